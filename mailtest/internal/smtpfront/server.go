@@ -1,0 +1,183 @@
+// Package smtpfront is mailrig's SMTP and submission front-end: a go-smtp
+// server whose backend files every accepted transaction into a memstore.Store.
+package smtpfront
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
+	"github.com/mailrig/mailrig/mailtest/internal/slogx"
+	"github.com/mailrig/mailrig/memstore"
+)
+
+// DefaultMaxMessageBytes is the size limit when Options.MaxMessageBytes is 0.
+const DefaultMaxMessageBytes = 25 << 20
+
+// DefaultMaxRecipients is the recipient limit when Options.MaxRecipients is 0.
+const DefaultMaxRecipients = 100
+
+// Options configures a Server.
+type Options struct {
+	// Store receives the mail. Required.
+	Store *memstore.Store
+	// Domain is the name the server greets with and writes in Received.
+	// Default "localhost".
+	Domain string
+	// MaxMessageBytes limits the DATA/BDAT payload and the SIZE= parameter
+	// (552 5.3.4 beyond). Default DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	// MaxRecipients limits RCPT TO per transaction (452 4.5.3 beyond).
+	// Default DefaultMaxRecipients.
+	MaxRecipients int
+	// TLSConfig, if set, makes the server offer STARTTLS.
+	TLSConfig *tls.Config
+	// RequireTLSForAuth hides AUTH until the connection uses TLS.
+	RequireTLSForAuth bool
+	// RequireAuth refuses MAIL FROM before AUTH (530 5.7.0).
+	RequireAuth bool
+	// NoTraceHeaders stops the server from prepending Return-Path and
+	// Received to each message.
+	NoTraceHeaders bool
+	// ReadTimeout and WriteTimeout bound each command read and reply write.
+	// Default 1 minute each.
+	ReadTimeout, WriteTimeout time.Duration
+	// Logger gets internal errors; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Server is an SMTP server over a memstore.Store. Create it with NewServer.
+type Server struct {
+	opts Options
+	smtp *smtp.Server
+
+	mu        sync.Mutex
+	listeners []*conntrack.Listener
+	closed    bool
+	serving   sync.WaitGroup
+}
+
+// NewServer returns a server configured by opts; call Serve to accept
+// connections and Close to stop.
+func NewServer(opts Options) *Server {
+	if opts.Domain == "" {
+		opts.Domain = "localhost"
+	}
+	if opts.MaxMessageBytes == 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.MaxRecipients == 0 {
+		opts.MaxRecipients = DefaultMaxRecipients
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = time.Minute
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = time.Minute
+	}
+	opts.Logger = slogx.OrDiscard(opts.Logger)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts}
+	srv := smtp.NewServer(&backend{s: s})
+	srv.Domain = opts.Domain
+	srv.MaxMessageBytes = opts.MaxMessageBytes
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.TLSConfig = opts.TLSConfig
+	srv.AllowInsecureAuth = !opts.RequireTLSForAuth
+	srv.EnableSMTPUTF8 = true
+	srv.ReadTimeout = opts.ReadTimeout
+	srv.WriteTimeout = opts.WriteTimeout
+	srv.ErrorLog = slogLogger{opts.Logger}
+	s.smtp = srv
+	return s
+}
+
+// Serve accepts plain connections on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	tl := conntrack.Wrap(ln)
+	return s.serve(tl, tl)
+}
+
+// ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
+// Close. Connection tracking sits under TLS, so go-smtp sees *tls.Conn.
+func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
+	tl := conntrack.Wrap(ln)
+	return s.serve(tls.NewListener(tl, config), tl)
+}
+
+func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		tl.Close()
+		return fmt.Errorf("smtpfront: serve: %w", net.ErrClosed)
+	}
+	s.listeners = append(s.listeners, tl)
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
+	err := s.smtp.Serve(ln)
+	if s.isClosed() {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close closes every listener and connection and returns when every
+// goroutine the server started has ended.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	listeners := s.listeners
+	s.mu.Unlock()
+
+	err := s.smtp.Close()
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	for _, l := range listeners {
+		if cerr := l.CloseAll(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	s.serving.Wait()
+	for _, l := range listeners {
+		l.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("smtpfront: close: %w", err)
+	}
+	return nil
+}
+
+// slogLogger adapts slog to go-smtp's Logger so nothing goes to stderr.
+type slogLogger struct{ l *slog.Logger }
+
+func (l slogLogger) Printf(format string, v ...any) {
+	l.l.Log(context.Background(), slog.LevelDebug, fmt.Sprintf(format, v...))
+}
+
+func (l slogLogger) Println(v ...any) {
+	l.l.Log(context.Background(), slog.LevelDebug, fmt.Sprint(v...))
+}

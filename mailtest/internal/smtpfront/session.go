@@ -1,0 +1,179 @@
+package smtpfront
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/mailrig/mailrig/memstore"
+)
+
+// Replies that go-smtp does not define with the codes we want.
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errNoSuchUser   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errOverQuota    = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
+	errTooLarge     = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message exceeds size limit"}
+	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errStoreFailed  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
+)
+
+type backend struct{ s *Server }
+
+// NewSession starts the state of one SMTP connection (after HELO/EHLO).
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	_, isTLS := c.TLSConnectionState()
+	return &session{
+		s:      b.s,
+		id:     newSessionID(),
+		helo:   c.Hostname(),
+		tls:    isTLS,
+		remote: addrString(c.Conn().RemoteAddr()),
+	}, nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func newSessionID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "smtp-" + hex.EncodeToString(b[:])
+}
+
+// session is one SMTP connection's transaction state.
+type session struct {
+	s      *Server
+	id     string
+	helo   string
+	tls    bool
+	remote string
+	auth   string // authenticated identity
+
+	from  string
+	rcpts []string
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+func (ss *session) Reset() {
+	ss.from, ss.rcpts = "", nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+// AuthMechanisms lists the SASL mechanisms offered after EHLO.
+func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+// Auth starts a SASL exchange checked against the store's users.
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	check := func(identity, username, password string) error {
+		if identity != "" && !strings.EqualFold(identity, username) {
+			return smtp.ErrAuthFailed
+		}
+		if _, err := ss.s.opts.Store.Authenticate(username, password); err != nil {
+			return smtp.ErrAuthFailed
+		}
+		ss.auth = username
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return newLoginServer(func(u, p string) error { return check("", u, p) }), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.s.opts.RequireAuth && ss.auth == "" {
+		return errAuthRequired
+	}
+	if opts != nil && opts.Size > ss.s.opts.MaxMessageBytes {
+		return errTooLarge
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.TrimSpace(to) == "" {
+		return errBadAddress
+	}
+	if !ss.s.opts.Store.Accepts(to) {
+		return errNoSuchUser
+	}
+	if u, ok := ss.s.opts.Store.User(to); ok {
+		if limit, used := u.Quota(); limit > 0 && used >= limit {
+			return errOverQuota
+		}
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if !ss.s.opts.NoTraceHeaders {
+		ss.writeTrace(&buf)
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		var smtpErr *smtp.SMTPError
+		if errors.As(err, &smtpErr) {
+			return smtpErr
+		}
+		// The client vanished or sent garbage mid-DATA: store nothing.
+		return fmt.Errorf("smtpfront: reading DATA: %w", err)
+	}
+	env := memstore.Envelope{
+		MailFrom:   ss.from,
+		Rcpts:      ss.rcpts,
+		Helo:       ss.helo,
+		TLS:        ss.tls,
+		AuthUser:   ss.auth,
+		RemoteAddr: ss.remote,
+		SessionID:  ss.id,
+	}
+	_, err := ss.s.opts.Store.Deliver(buf.Bytes(), ss.s.opts.Now(), env)
+	switch {
+	case errors.Is(err, memstore.ErrOverQuota):
+		return errOverQuota
+	case errors.Is(err, memstore.ErrNoSuchUser):
+		return errNoSuchUser
+	case err != nil:
+		ss.s.opts.Logger.Error("smtp: delivery failed", "session", ss.id, "err", err)
+		return errStoreFailed
+	}
+	return nil
+}
+
+// writeTrace writes the trace fields (RFC 5321 §4.4) the server prepends:
+// Return-Path with the envelope sender, and Received naming the client.
+func (ss *session) writeTrace(buf *bytes.Buffer) {
+	with := "ESMTP"
+	if ss.tls {
+		with += "S"
+	}
+	if ss.auth != "" {
+		with += "A"
+	}
+	host, _, err := net.SplitHostPort(ss.remote)
+	if err != nil {
+		host = ss.remote
+	}
+	fmt.Fprintf(buf, "Return-Path: <%s>\r\n", ss.from)
+	fmt.Fprintf(buf, "Received: from %s ([%s])\r\n\tby %s (mailrig) with %s id %s;\r\n\t%s\r\n",
+		ss.helo, host, ss.s.opts.Domain, with, ss.id, ss.s.opts.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}

@@ -1,0 +1,164 @@
+package mailtest
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Server. Pass options to NewServer or New.
+type Option func(*config)
+
+type config struct {
+	users            []userSpec
+	logger           *slog.Logger
+	waitTimeout      time.Duration
+	maxMessageBytes  int64
+	maxRecipients    int
+	onlyKnownUsers   bool
+	requireAuth      bool
+	requireTLS       bool
+	noTraceHeaders   bool
+	smtpStartTLS     bool
+	noTLS            bool
+	cert             *tls.Certificate
+	pop3MarkSeen     bool
+	addrs            map[Protocol]string
+	allowNonLoopback bool
+	domain           string
+	readTimeout      time.Duration
+	idleTimeout      time.Duration
+}
+
+type userSpec struct {
+	address, password string
+	aliases           []string
+}
+
+func defaultConfig() config {
+	return config{
+		waitTimeout:     5 * time.Second,
+		maxMessageBytes: 25 << 20,
+		maxRecipients:   100,
+		domain:          "localhost",
+		readTimeout:     time.Minute,
+		idleTimeout:     10 * time.Minute,
+	}
+}
+
+// WithUser creates an account that can log in over IMAP, POP3 and SMTP AUTH.
+// Extra addresses (aliases) deliver into the same mailboxes.
+func WithUser(address, password string, aliases ...string) Option {
+	return func(c *config) {
+		c.users = append(c.users, userSpec{address, password, aliases})
+	}
+}
+
+// WithLogger sends the server's logs to l. By default NewServer logs
+// warnings and errors to the test log and New discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithWaitTimeout sets how long the Wait helpers wait before failing the
+// test. The default is 5 seconds.
+func WithWaitTimeout(d time.Duration) Option {
+	return func(c *config) { c.waitTimeout = d }
+}
+
+// WithMaxMessageBytes sets the size limit for SMTP DATA/BDAT (and the SIZE
+// parameter) and for IMAP APPEND. The default is 25 MiB.
+func WithMaxMessageBytes(n int64) Option {
+	return func(c *config) { c.maxMessageBytes = n }
+}
+
+// WithMaxRecipients limits RCPT TO commands per SMTP transaction
+// (default 100).
+func WithMaxRecipients(n int) Option {
+	return func(c *config) { c.maxRecipients = n }
+}
+
+// WithOnlyKnownRecipients makes SMTP refuse recipients that are not users
+// or aliases (550 5.1.1). By default mail for any address is accepted and
+// its user is created without a password.
+func WithOnlyKnownRecipients() Option {
+	return func(c *config) { c.onlyKnownUsers = true }
+}
+
+// WithRequireAuth makes SMTP refuse MAIL FROM before a successful AUTH
+// (530 5.7.0) on every SMTP listener.
+func WithRequireAuth() Option {
+	return func(c *config) { c.requireAuth = true }
+}
+
+// WithRequireTLS refuses authentication before TLS on every protocol: IMAP
+// advertises LOGINDISABLED, SMTP hides AUTH until STARTTLS and POP3 refuses
+// USER, PASS, APOP and AUTH before STLS. By default plain-text
+// authentication is allowed, since every listener is on loopback.
+func WithRequireTLS() Option {
+	return func(c *config) { c.requireTLS = true }
+}
+
+// WithTraceHeaders says whether SMTP prepends Return-Path and Received to
+// each message (on by default, as real servers do). Off, the stored bytes
+// are exactly the DATA payload with line endings normalised to CRLF.
+func WithTraceHeaders(on bool) Option {
+	return func(c *config) { c.noTraceHeaders = !on }
+}
+
+// WithSMTPStartTLS makes the plain SMTP listener offer STARTTLS too. It is
+// off by default because net/smtp.SendMail and most mailers upgrade
+// whenever STARTTLS is offered and then reject our certificate.
+func WithSMTPStartTLS() Option {
+	return func(c *config) { c.smtpStartTLS = true }
+}
+
+// WithoutTLS turns TLS off: no SMTPS, IMAPS or POP3S listener and no
+// STARTTLS or STLS on the others.
+func WithoutTLS() Option {
+	return func(c *config) { c.noTLS = true }
+}
+
+// WithCertificate makes every TLS listener use cert instead of the
+// generated certificate for localhost. ClientTLSConfig then trusts the
+// system roots plus cert's leaf if it is self-signed.
+func WithCertificate(cert tls.Certificate) Option {
+	return func(c *config) { c.cert = &cert }
+}
+
+// WithPOP3MarkSeen says whether POP3 RETR sets \Seen on the message, so
+// IMAP clients see it as read. Off by default: POP3 has no read state
+// (RFC 1939), and a download by one client should not change what an IMAP
+// client of the same user shows unless the test asks for it.
+func WithPOP3MarkSeen(on bool) Option {
+	return func(c *config) { c.pop3MarkSeen = on }
+}
+
+// WithAddr makes protocol p listen on addr (e.g. "127.0.0.1:1025") instead
+// of an ephemeral loopback port. An empty addr turns the listener off.
+// Non-loopback addresses are refused unless WithNonLoopback is given.
+func WithAddr(p Protocol, addr string) Option {
+	return func(c *config) {
+		if c.addrs == nil {
+			c.addrs = make(map[Protocol]string)
+		}
+		c.addrs[p] = addr
+	}
+}
+
+// WithNonLoopback allows listening on addresses other than loopback. Only
+// the dev server's -public flag should need it.
+func WithNonLoopback() Option {
+	return func(c *config) { c.allowNonLoopback = true }
+}
+
+// WithDomain sets the host name the server greets with (default "localhost").
+func WithDomain(domain string) Option {
+	return func(c *config) { c.domain = domain }
+}
+
+// WithTimeouts sets the per-command read deadline and the idle timeout of
+// every session (defaults: 1 minute and 10 minutes).
+func WithTimeouts(read, idle time.Duration) Option {
+	return func(c *config) { c.readTimeout, c.idleTimeout = read, idle }
+}
