@@ -28,6 +28,10 @@ type config struct {
 	domain           string
 	readTimeout      time.Duration
 	idleTimeout      time.Duration
+	noAddressFaults  bool
+	maxConnections   int
+	rateN            int
+	rateWindow       time.Duration
 }
 
 type userSpec struct {
@@ -161,4 +165,28 @@ func WithDomain(domain string) Option {
 // every session (defaults: 1 minute and 10 minutes).
 func WithTimeouts(read, idle time.Duration) Option {
 	return func(c *config) { c.readTimeout, c.idleTimeout = read, idle }
+}
+
+// WithoutAddressFaults turns off the recipient-address convention, under
+// which RCPT TO:<fail-rcpt-452@any.domain> is refused with 452 4.2.2 and a
+// recipient fail-data-451@… makes the transaction's DATA fail with 451
+// 4.3.0 (fail-…-drop closes the connection instead; a "+tag" may follow the
+// code). The convention is on by default so the dev server can play
+// failures without code.
+func WithoutAddressFaults() Option {
+	return func(c *config) { c.noAddressFaults = true }
+}
+
+// WithMaxConnections limits the open connections of each listener, like a
+// busy provider: beyond n, SMTP greets with 421 4.7.0, IMAP with
+// "* BYE [UNAVAILABLE]" and POP3 with "-ERR [SYS/TEMP]", and closes.
+func WithMaxConnections(n int) Option {
+	return func(c *config) { c.maxConnections = n }
+}
+
+// WithRateLimit lets each sender (its AUTH identity, or else its IP address)
+// start at most n SMTP transactions per window; beyond that MAIL FROM is
+// answered 451 4.7.1.
+func WithRateLimit(n int, window time.Duration) Option {
+	return func(c *config) { c.rateN, c.rateWindow = n, window }
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
@@ -56,6 +57,10 @@ type Server struct {
 	submission *smtpfront.Server
 	pop3       *pop3.Server
 	closers    []func() error
+
+	faults      faultSet
+	pendingData sync.Map // SMTP session ID -> DATA action asked by a fail-data-… recipient
+	rate        *rateLimiter
 
 	serving   sync.WaitGroup
 	closeOnce sync.Once
@@ -109,6 +114,9 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
+	if cfg.rateN > 0 {
+		s.rate = &rateLimiter{n: cfg.rateN, window: cfg.rateWindow, sent: make(map[string][]time.Time)}
+	}
 	s.smtp = smtpfront.NewServer(s.smtpOptions(cfg.smtpStartTLS))
 	s.submission = smtpfront.NewServer(s.smtpOptions(true))
 	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen}, pop3.Options{
@@ -118,6 +126,7 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		ReadTimeout: cfg.readTimeout,
 		IdleTimeout: cfg.idleTimeout,
 		Logger:      s.log.With("protocol", "pop3"),
+		Intercept:   s.pop3Intercept,
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close)
 
@@ -169,6 +178,11 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		NoTraceHeaders:    s.cfg.noTraceHeaders,
 		ReadTimeout:       s.cfg.readTimeout,
 		Logger:            s.log.With("protocol", "smtp"),
+		Intercept:         s.smtpIntercept,
+		MaxConnections:    s.cfg.maxConnections,
+	}
+	if s.rate != nil {
+		o.RateLimit = s.rate.allow
 	}
 	if startTLS {
 		o.TLSConfig = s.tlsServer

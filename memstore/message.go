@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -34,7 +35,7 @@ type Envelope struct {
 // Message is one immutable message. Its bytes are CRLF-normalised. The same
 // Message may be filed in several mailboxes; it is never copied.
 type Message struct {
-	id       uint64
+	id       atomic.Uint64 // set once, when first stored; see Store.assignID
 	raw      []byte
 	date     time.Time
 	envelope Envelope
@@ -54,13 +55,21 @@ func NewMessage(raw []byte, date time.Time, env Envelope) *Message {
 		date = time.Now()
 	}
 	env.Rcpts = append([]string(nil), env.Rcpts...)
-	return &Message{raw: NormalizeCRLF(raw), date: date, envelope: env}
+	b := NormalizeCRLF(raw)
+	if len(b) > 0 && &b[0] == &raw[0] {
+		// raw was already normal and NormalizeCRLF returned it as is. Keep a
+		// copy of our own, sized to fit: the caller may reuse its buffer, and
+		// a buffer grown by appending (bytes.Buffer) can hold up to twice
+		// the message's size, all of it kept alive by the store.
+		b = bytes.Clone(b)
+	}
+	return &Message{raw: b, date: date, envelope: env}
 }
 
 // ID is a store-wide number of the message, unique within its Store and
 // increasing in the order messages entered the store. It is 0 for a message
 // not yet stored.
-func (m *Message) ID() uint64 { return m.id }
+func (m *Message) ID() uint64 { return m.id.Load() }
 
 // Raw returns the message bytes. The slice is shared: callers must not modify it.
 func (m *Message) Raw() []byte { return m.raw }
@@ -144,7 +153,25 @@ func NormalizeCRLF(b []byte) []byte {
 	if isNormal(b) {
 		return b
 	}
-	out := make([]byte, 0, len(b)+len(b)/32+2)
+	// Size the output exactly, so that a message with many short lines is
+	// not left with the spare capacity of repeated growth.
+	n := len(b)
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			} else {
+				n++
+			}
+		case '\n':
+			n++
+		}
+	}
+	if c := b[len(b)-1]; c != '\r' && c != '\n' {
+		n += 2
+	}
+	out := make([]byte, 0, n)
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
 		case '\r':

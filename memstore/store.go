@@ -181,9 +181,12 @@ func (s *Store) recipientUser(address string) (*User, error) {
 	return s.newUserLocked(address), nil
 }
 
+// assignID gives m its ID the first time it is stored. The same unstored
+// Message may be appended to several mailboxes concurrently, so the ID is
+// set with a compare-and-swap: one caller wins and every caller sees it.
 func (s *Store) assignID(m *Message) {
-	if m.id == 0 {
-		m.id = s.nextMessageID.Add(1)
+	if m.id.Load() == 0 {
+		m.id.CompareAndSwap(0, s.nextMessageID.Add(1))
 	}
 }
 

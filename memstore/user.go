@@ -349,9 +349,20 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 		old, new string
 	}
 	var renames []rename
+	moving := make(map[*Mailbox]bool)
 	for name, mb := range u.mailboxes {
 		if name == oldName || strings.HasPrefix(name, oldName+Delimiter) {
 			renames = append(renames, rename{mb, name, newName + strings.TrimPrefix(name, oldName)})
+			moving[mb] = true
+		}
+	}
+	// A child's new name may be taken by a mailbox that is not moving (one
+	// left behind when its parent was deleted); renaming over it would drop
+	// that mailbox, its messages and their quota usage.
+	for _, r := range renames {
+		if other, ok := u.mailboxes[r.new]; ok && !moving[other] {
+			u.mu.Unlock()
+			return fmt.Errorf("%w: %q", ErrExists, r.new)
 		}
 	}
 	for _, r := range renames {

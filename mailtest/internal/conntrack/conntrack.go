@@ -28,7 +28,7 @@ type Listener struct {
 	// Limit, if set, is called for each new connection with the number of
 	// connections open including it; if it returns false the connection is
 	// handed to Reject instead of being returned by Accept.
-	Limit func(open int64) bool
+	Limit func(c net.Conn, open int64) bool
 	// Reject gets connections refused by Limit; it must close them. It runs
 	// on its own goroutine, which Wait also waits for.
 	Reject func(net.Conn)
@@ -57,7 +57,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.wg.Add(1)
 		l.mu.Unlock()
 		open := l.active.Add(1)
-		if l.Limit != nil && !l.Limit(open) && l.Reject != nil {
+		if l.Limit != nil && l.Reject != nil && !l.Limit(c, open) {
 			l.wg.Add(1)
 			go func() {
 				defer l.wg.Done()

@@ -136,6 +136,7 @@ func (s *session) serve() {
 		}
 		if tooLong {
 			s.trace(true, "<line too long>")
+			s.user = ""
 			s.reject("", "command line too long")
 			continue
 		}
@@ -251,6 +252,7 @@ func (s *session) handleLine(line string) {
 	s.trace(true, maskCommand(line))
 	cmd, err := parseCommand(line)
 	if err != nil {
+		s.user = ""
 		s.reject("", "invalid command: "+err.Error())
 		return
 	}

@@ -42,8 +42,10 @@ type Options struct {
 	// IdleTimeout is the autologout timer between commands; default
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// MaxBadCommands is how many rejected commands a session may send before
-	// the server hangs up; default DefaultMaxBadCommands.
+	// MaxBadCommands is how many rejected commands (unknown, malformed, out
+	// of state, over-long, failed logins) a session may send; the last one is
+	// answered "-ERR too many bad commands" and the server hangs up. Default
+	// DefaultMaxBadCommands.
 	MaxBadCommands int
 	// Logger receives connection-level logs; nil discards them.
 	Logger *slog.Logger

@@ -53,6 +53,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Intercept, if set, is asked before each command is answered; see
+	// Command and Action. Tests use it to inject faults.
+	Intercept func(Command) *Action
+	// MaxConnections limits open connections per listener; beyond it a
+	// client is greeted with 421 4.7.0 and closed. 0 means no limit.
+	MaxConnections int
+	// RateLimit, if set, is asked at each MAIL FROM whether the sender (its
+	// AUTH identity, or else its IP address) may send now; false answers
+	// 451 4.7.1.
+	RateLimit func(key string) bool
 }
 
 // Server is an SMTP server over a memstore.Store. Create it with NewServer.
@@ -64,6 +74,7 @@ type Server struct {
 	listeners []*conntrack.Listener
 	closed    bool
 	serving   sync.WaitGroup
+	done      chan struct{} // closed by Close; cuts intercept delays short
 }
 
 // NewServer returns a server configured by opts; call Serve to accept
@@ -88,7 +99,7 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, done: make(chan struct{})}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -105,15 +116,51 @@ func NewServer(opts Options) *Server {
 
 // Serve accepts plain connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	tl := conntrack.Wrap(ln)
+	tl := s.track(ln, nil)
 	return s.serve(tl, tl)
 }
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
 // Close. Connection tracking sits under TLS, so go-smtp sees *tls.Conn.
 func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
-	tl := conntrack.Wrap(ln)
+	tl := s.track(ln, config)
 	return s.serve(tls.NewListener(tl, config), tl)
+}
+
+// track wraps ln so Close can wait for its connections, and so connections
+// beyond MaxConnections, or refused by a CONNECT fault, get a 421 before
+// go-smtp sees them. tlsConfig is set for implicit-TLS listeners.
+func (s *Server) track(ln net.Listener, tlsConfig *tls.Config) *conntrack.Listener {
+	tl := conntrack.Wrap(ln)
+	var refusal sync.Map // net.Conn -> *Action chosen by Limit for Reject
+	tl.Limit = func(c net.Conn, open int64) bool {
+		if !s.admit(open) {
+			return false
+		}
+		if s.opts.Intercept == nil {
+			return true
+		}
+		// Only decide here, on the accept loop; Reject waits out any delay.
+		// A CONNECT action without a reply or drop is ignored: go-smtp
+		// greets as soon as it gets the connection.
+		if act := s.opts.Intercept(Command{Name: "CONNECT", RemoteAddr: addrString(c.RemoteAddr())}); act != nil && (act.Code != 0 || act.Drop) {
+			refusal.Store(c, act)
+			return false
+		}
+		return true
+	}
+	tl.Reject = func(c net.Conn) {
+		var act *Action
+		if v, ok := refusal.LoadAndDelete(c); ok {
+			act = v.(*Action)
+			if !s.sleep(act.Delay) {
+				c.Close()
+				return
+			}
+		}
+		s.refuse(c, tlsConfig, act)
+	}
+	return tl
 }
 
 func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
@@ -150,6 +197,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	listeners := s.listeners
+	close(s.done)
 	s.mu.Unlock()
 
 	err := s.smtp.Close()

@@ -23,6 +23,10 @@ var (
 	errTooLarge     = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message exceeds size limit"}
 	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	errStoreFailed  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
+	errRateLimited  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Sending rate exceeded, try again later"}
+	// errDropped is returned after a fault closed the connection; go-smtp
+	// then fails to write its reply, which is the point.
+	errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection dropped by a test fault"}
 )
 
 type backend struct{ s *Server }
@@ -30,13 +34,32 @@ type backend struct{ s *Server }
 // NewSession starts the state of one SMTP connection (after HELO/EHLO).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	return &session{
+	ss := &session{
 		s:      b.s,
+		conn:   c,
 		id:     newSessionID(),
 		helo:   c.Hostname(),
 		tls:    isTLS,
 		remote: addrString(c.Conn().RemoteAddr()),
-	}, nil
+	}
+	if err := ss.intercept("HELO", ss.helo); err != nil {
+		return nil, err
+	}
+	return ss, nil
+}
+
+// intercept runs the Intercept hook for a command and turns its action
+// into the error go-smtp sends as the reply.
+func (ss *session) intercept(name, arg string) error {
+	act := ss.s.intercept(Command{Name: name, Arg: arg, SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote})
+	if act == nil {
+		return nil
+	}
+	if act.Drop {
+		ss.conn.Conn().Close()
+		return errDropped
+	}
+	return act.smtpError()
 }
 
 func addrString(a net.Addr) string {
@@ -55,6 +78,7 @@ func newSessionID() string {
 // session is one SMTP connection's transaction state.
 type session struct {
 	s      *Server
+	conn   *smtp.Conn
 	id     string
 	helo   string
 	tls    bool
@@ -78,6 +102,9 @@ func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.
 
 // Auth starts a SASL exchange checked against the store's users.
 func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if err := ss.intercept("AUTH", strings.ToUpper(mech)); err != nil {
+		return nil, err
+	}
 	check := func(identity, username, password string) error {
 		if identity != "" && !strings.EqualFold(identity, username) {
 			return smtp.ErrAuthFailed
@@ -98,8 +125,14 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if err := ss.intercept("MAIL", from); err != nil {
+		return err
+	}
 	if ss.s.opts.RequireAuth && ss.auth == "" {
 		return errAuthRequired
+	}
+	if ss.s.opts.RateLimit != nil && !ss.s.opts.RateLimit(ss.rateKey()) {
+		return errRateLimited
 	}
 	if opts != nil && opts.Size > ss.s.opts.MaxMessageBytes {
 		return errTooLarge
@@ -111,6 +144,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if strings.TrimSpace(to) == "" {
 		return errBadAddress
+	}
+	if err := ss.intercept("RCPT", to); err != nil {
+		return err
 	}
 	if !ss.s.opts.Store.Accepts(to) {
 		return errNoSuchUser
@@ -137,6 +173,10 @@ func (ss *session) Data(r io.Reader) error {
 		// The client vanished or sent garbage mid-DATA: store nothing.
 		return fmt.Errorf("smtpfront: reading DATA: %w", err)
 	}
+	act := ss.s.intercept(Command{Name: "DATA", SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote})
+	if act != nil && !act.Drop {
+		return act.smtpError()
+	}
 	env := memstore.Envelope{
 		MailFrom:   ss.from,
 		Rcpts:      ss.rcpts,
@@ -147,6 +187,11 @@ func (ss *session) Data(r io.Reader) error {
 		SessionID:  ss.id,
 	}
 	_, err := ss.s.opts.Store.Deliver(buf.Bytes(), ss.s.opts.Now(), env)
+	if act != nil && act.Drop {
+		// Taken and stored, but the client never hears so.
+		ss.conn.Conn().Close()
+		return errDropped
+	}
 	switch {
 	case errors.Is(err, memstore.ErrOverQuota):
 		return errOverQuota
@@ -176,4 +221,17 @@ func (ss *session) writeTrace(buf *bytes.Buffer) {
 	fmt.Fprintf(buf, "Return-Path: <%s>\r\n", ss.from)
 	fmt.Fprintf(buf, "Received: from %s ([%s])\r\n\tby %s (mailrig) with %s id %s;\r\n\t%s\r\n",
 		ss.helo, host, ss.s.opts.Domain, with, ss.id, ss.s.opts.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// rateKey is who a sending-rate limit counts against: the authenticated
+// identity, or else the client's IP address.
+func (ss *session) rateKey() string {
+	if ss.auth != "" {
+		return "auth:" + strings.ToLower(ss.auth)
+	}
+	host, _, err := net.SplitHostPort(ss.remote)
+	if err != nil {
+		host = ss.remote
+	}
+	return "ip:" + host
 }

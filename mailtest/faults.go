@@ -1,0 +1,347 @@
+package mailtest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/pop3"
+	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
+)
+
+// Fault is one deterministic failure the server plays when a command
+// arrives. Add it with Server.Inject; it fires for matching commands until
+// Times is used up or it is cleared.
+//
+// What a Fault does, in order: wait Delay; then, if Drop, close the
+// connection; else, if Reply is set, answer with it instead of running the
+// command. A Fault with only Delay slows the command down and then runs it.
+type Fault struct {
+	// Protocol is SMTP (every SMTP listener: SMTP, Submission, SMTPS), IMAP
+	// (IMAP and IMAPS) or POP3 (POP3 and POP3S).
+	Protocol Protocol
+	// Command is the command to act on, upper case:
+	//   - SMTP: CONNECT (instead of the greeting), HELO (HELO and EHLO),
+	//     AUTH, MAIL, RCPT, DATA (after the final dot, before the message is
+	//     stored; with Drop the message IS stored and the connection closes
+	//     before the reply, so the client cannot know it was taken).
+	//   - IMAP: CONNECT (greeting), LOGIN, AUTHENTICATE, SELECT, EXAMINE,
+	//     CREATE, DELETE, RENAME, LIST, STATUS, APPEND, IDLE, FETCH, STORE,
+	//     SEARCH, COPY, MOVE, EXPUNGE, "UID FETCH", ...
+	//   - POP3: CONNECT (greeting), USER, PASS, APOP, AUTH, STAT, LIST,
+	//     UIDL, RETR, TOP, DELE, RSET, QUIT.
+	Command string
+	// Arg narrows the fault to commands whose argument contains Arg,
+	// case-insensitively: the address of MAIL and RCPT, the mailbox of an
+	// IMAP command, the user of LOGIN/USER, the message number of RETR.
+	Arg string
+	// Times is how many commands the fault acts on before it clears
+	// itself; 0 means until cleared.
+	Times int
+	// Reply is what the server answers instead, in the protocol's own form:
+	// "452 4.2.2 Mailbox full" (SMTP), "NO [OVERQUOTA] Quota exceeded" or
+	// "BYE [UNAVAILABLE] Going down" (IMAP), "-ERR [SYS/TEMP] Try later"
+	// (POP3).
+	Reply string
+	// Delay is waited before the command is answered.
+	Delay time.Duration
+	// Drop closes the connection instead of answering.
+	Drop bool
+	// DropAfterBytes, for POP3 RETR and TOP, runs the command but cuts the
+	// connection after this many octets of the response.
+	DropAfterBytes int64
+}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%s %s", f.Protocol, f.Command)
+	if f.Arg != "" {
+		s += fmt.Sprintf(" %q", f.Arg)
+	}
+	switch {
+	case f.Drop:
+		s += " → drop"
+	case f.DropAfterBytes > 0:
+		s += fmt.Sprintf(" → drop after %d octets", f.DropAfterBytes)
+	case f.Reply != "":
+		s += " → " + f.Reply
+	}
+	if f.Delay > 0 {
+		s += fmt.Sprintf(" after %s", f.Delay)
+	}
+	return s
+}
+
+// faultSet holds the injected faults; safe for concurrent use.
+type faultSet struct {
+	mu     sync.Mutex
+	faults []*activeFault
+}
+
+type activeFault struct {
+	Fault
+	left int // remaining uses; -1 = unlimited
+}
+
+// Inject adds a fault and returns a function that removes it. Faults are
+// checked in the order they were added; the first that matches acts. It
+// panics if the Fault is malformed (unknown protocol, or a reply that is
+// not in the protocol's form), which is a bug in the test.
+func (s *Server) Inject(f Fault) (clear func()) {
+	f.Command = strings.ToUpper(strings.TrimSpace(f.Command))
+	if err := validateFault(f); err != nil {
+		panic(fmt.Sprintf("mailtest: Inject(%v): %v", f, err))
+	}
+	af := &activeFault{Fault: f, left: f.Times}
+	if f.Times <= 0 {
+		af.left = -1
+	}
+	s.faults.mu.Lock()
+	s.faults.faults = append(s.faults.faults, af)
+	s.faults.mu.Unlock()
+	return func() { s.faults.remove(af) }
+}
+
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() {
+	s.faults.mu.Lock()
+	s.faults.faults = nil
+	s.faults.mu.Unlock()
+}
+
+func (fs *faultSet) remove(af *activeFault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, x := range fs.faults {
+		if x == af {
+			fs.faults = append(fs.faults[:i:i], fs.faults[i+1:]...)
+			return
+		}
+	}
+}
+
+// take returns the first fault matching the command and uses it up once.
+func (fs *faultSet) take(p Protocol, command, arg string) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, af := range fs.faults {
+		if af.Protocol != p || af.Command != command {
+			continue
+		}
+		if af.Arg != "" && !strings.Contains(strings.ToLower(arg), strings.ToLower(af.Arg)) {
+			continue
+		}
+		if af.left > 0 {
+			af.left--
+			if af.left == 0 {
+				fs.faults = append(fs.faults[:i:i], fs.faults[i+1:]...)
+			}
+		}
+		return af.Fault, true
+	}
+	return Fault{}, false
+}
+
+func validateFault(f Fault) error {
+	switch f.Protocol {
+	case SMTP:
+		if f.Reply != "" {
+			if _, _, _, err := smtpfront.ParseReply(f.Reply); err != nil {
+				return err
+			}
+		}
+	case IMAP:
+		if f.Reply != "" {
+			if _, _, _, err := parseIMAPReply(f.Reply); err != nil {
+				return err
+			}
+		}
+	case POP3:
+		if f.Reply != "" && !strings.HasPrefix(f.Reply, "-ERR") && !strings.HasPrefix(f.Reply, "+OK") {
+			return fmt.Errorf("POP3 reply %q must start with -ERR or +OK", f.Reply)
+		}
+	default:
+		return fmt.Errorf("protocol %q: want SMTP, IMAP or POP3", f.Protocol)
+	}
+	if f.Command == "" {
+		return fmt.Errorf("no Command")
+	}
+	return nil
+}
+
+// parseIMAPReply splits "NO [OVERQUOTA] text" into its parts.
+func parseIMAPReply(s string) (typ, code, text string, err error) {
+	typ, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
+	typ = strings.ToUpper(typ)
+	if typ != "NO" && typ != "BAD" && typ != "BYE" {
+		return "", "", "", fmt.Errorf("IMAP reply %q must start with NO, BAD or BYE", s)
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return "", "", "", fmt.Errorf("IMAP reply %q: unterminated response code", s)
+		}
+		code, rest = rest[1:end], strings.TrimSpace(rest[end+1:])
+	}
+	return typ, code, rest, nil
+}
+
+// smtpIntercept is the SMTP front-end's hook: injected faults first, then
+// the recipient-address convention (see AddressFaults).
+func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
+	f, ok := s.faults.take(SMTP, cmd.Name, cmd.Arg)
+	if !ok {
+		switch {
+		case s.cfg.noAddressFaults:
+			return nil
+		case cmd.Name == "RCPT":
+			return s.addressFault(cmd)
+		}
+		return s.pendingAddressFault(cmd)
+	}
+	s.log.Info("fault injected", "fault", f.String(), "session", cmd.SessionID)
+	act := &smtpfront.Action{Delay: f.Delay, Drop: f.Drop}
+	if f.Reply != "" && !f.Drop {
+		// validated by Inject
+		act.Code, act.EnhancedCode, act.Text, _ = smtpfront.ParseReply(f.Reply)
+	}
+	return act
+}
+
+// addressPattern is the recipient-address convention: a local part
+// "fail-<command>-<code>" or "fail-<command>-drop", optionally followed by
+// "+anything", asks the server to fail that command of the transaction.
+var addressPattern = regexp.MustCompile(`(?i)^fail-(rcpt|data)-(\d{3}|drop)(\+[^@]*)?@`)
+
+// defaultEnhanced picks the enhanced status code for a reply code used by
+// the address convention.
+var defaultEnhanced = map[int][3]int{
+	421: {4, 3, 2}, 450: {4, 2, 1}, 451: {4, 3, 0}, 452: {4, 2, 2},
+	550: {5, 1, 1}, 551: {5, 1, 6}, 552: {5, 2, 2}, 553: {5, 1, 3}, 554: {5, 7, 1},
+}
+
+// addressFault answers RCPT for a "fail-rcpt-…" address, and remembers a
+// "fail-data-…" address so the DATA of the same session fails.
+func (s *Server) addressFault(cmd smtpfront.Command) *smtpfront.Action {
+	m := addressPattern.FindStringSubmatch(strings.Trim(cmd.Arg, "<>"))
+	if m == nil {
+		return nil
+	}
+	act := actionFor(m[2])
+	if strings.EqualFold(m[1], "data") {
+		s.pendingData.Store(cmd.SessionID, act)
+		return nil
+	}
+	s.log.Info("address fault", "address", cmd.Arg, "session", cmd.SessionID)
+	return act
+}
+
+// pendingAddressFault plays a DATA failure requested by a recipient of the
+// session, and forgets requests of transactions that were reset.
+func (s *Server) pendingAddressFault(cmd smtpfront.Command) *smtpfront.Action {
+	switch cmd.Name {
+	case "DATA":
+		if v, ok := s.pendingData.LoadAndDelete(cmd.SessionID); ok {
+			s.log.Info("address fault", "command", "DATA", "session", cmd.SessionID)
+			return v.(*smtpfront.Action)
+		}
+	case "MAIL", "HELO":
+		s.pendingData.Delete(cmd.SessionID)
+	}
+	return nil
+}
+
+func actionFor(code string) *smtpfront.Action {
+	if strings.EqualFold(code, "drop") {
+		return &smtpfront.Action{Drop: true}
+	}
+	n, _ := strconv.Atoi(code)
+	enh, ok := defaultEnhanced[n]
+	if !ok {
+		enh = [3]int{n / 100, 0, 0}
+	}
+	return &smtpfront.Action{Code: n, EnhancedCode: enh, Text: fmt.Sprintf("Refused as the address asks (%d)", n)}
+}
+
+// rateLimiter allows n messages per window per key (sliding window).
+type rateLimiter struct {
+	n      int
+	window time.Duration
+	mu     sync.Mutex
+	sent   map[string][]time.Time
+}
+
+func (r *rateLimiter) allow(key string) bool {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	times := r.sent[key]
+	i := 0
+	for i < len(times) && now.Sub(times[i]) >= r.window {
+		i++
+	}
+	times = times[i:]
+	if len(times) >= r.n {
+		r.sent[key] = times
+		return false
+	}
+	r.sent[key] = append(times, now)
+	return true
+}
+
+// pop3Intercept is the POP3 front-end's hook for injected faults.
+func (s *Server) pop3Intercept(ctx context.Context, info pop3.SessionInfo, cmd string, args []string) *pop3.Reply {
+	name := strings.ToUpper(cmd)
+	if name == "" {
+		name = "CONNECT"
+	}
+	arg := strings.Join(args, " ")
+	if name == "PASS" || name == "APOP" || name == "AUTH" {
+		arg = info.Username // never match on secrets
+	}
+	f, ok := s.faults.take(POP3, name, arg)
+	if !ok {
+		return nil
+	}
+	s.log.Info("fault injected", "fault", f.String(), "session", info.ID)
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return &pop3.Reply{Drop: true}
+		}
+	}
+	switch {
+	case f.Drop:
+		return &pop3.Reply{Drop: true}
+	case f.DropAfterBytes > 0:
+		return &pop3.Reply{DropAfter: f.DropAfterBytes}
+	case f.Reply != "":
+		return pop3Reply(f.Reply)
+	}
+	return nil
+}
+
+// pop3Reply turns "-ERR [SYS/TEMP] text" into a pop3.Reply.
+func pop3Reply(s string) *pop3.Reply {
+	r := &pop3.Reply{}
+	rest := strings.TrimSpace(s)
+	if strings.HasPrefix(rest, "+OK") {
+		r.OK = true
+		rest = strings.TrimSpace(strings.TrimPrefix(rest, "+OK"))
+	} else {
+		rest = strings.TrimSpace(strings.TrimPrefix(rest, "-ERR"))
+	}
+	if strings.HasPrefix(rest, "[") {
+		if end := strings.Index(rest, "]"); end > 0 {
+			r.Code, rest = rest[1:end], strings.TrimSpace(rest[end+1:])
+		}
+	}
+	r.Text = rest
+	return r
+}

@@ -1,0 +1,173 @@
+package mailtest_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailrig/mailrig/mailtest"
+)
+
+func TestSMTPFaults(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "x@example.com", Times: 2, Reply: "452 4.2.2 Mailbox full"})
+	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Arg: "spammer@", Reply: "550 5.7.1 Sender rejected"})
+	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
+
+	c := dialSMTP(t, srv.SMTPAddr())
+	c.expect("EHLO client.example", "250")
+	c.expect("MAIL FROM:<spammer@example.com>", "550 5.7.1 Sender rejected")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.expect("RCPT TO:<y@example.com>", "250")
+	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.expect("RCPT TO:<x@example.com>", "250") // the two uses are spent
+	c.expect("DATA", "354")
+	c.expect("Subject: first\r\n\r\nx\r\n.", "451 4.3.0 Try again")
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("a refused DATA stored %d messages", n)
+	}
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<x@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: second\r\n\r\nx\r\n.", "250")
+	if got := srv.Messages(); len(got) != 1 || got[0].Subject() != "second" {
+		t.Fatalf("stored %v, want only the second", got)
+	}
+}
+
+// TestSMTPDropAfterData: the server takes the message and hangs up before
+// replying, so the client cannot know it was delivered.
+func TestSMTPDropAfterData(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
+	c, err := smtp.Dial(srv.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.SendMail("a@example.com", []string{"b@example.com"}, strings.NewReader("Subject: lost reply\r\n\r\nx\r\n"))
+	if err == nil {
+		t.Fatal("SendMail succeeded, want a broken connection")
+	}
+	msg := srv.WaitForMessage(t, mailtest.Subject("lost reply"))
+	if msg.Envelope().Rcpts[0] != "b@example.com" {
+		t.Errorf("envelope = %+v", msg.Envelope())
+	}
+}
+
+func TestSMTPDelayAndGreeting(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
+	c := dialSMTP(t, srv.SMTPAddr())
+	c.expect("EHLO client.example", "250")
+	start := time.Now()
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("MAIL answered after %s, want ≥150ms", d)
+	}
+
+	clear := srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Reply: "421 4.3.2 Server busy"})
+	for _, addr := range []string{srv.SMTPAddr(), srv.SubmissionAddr()} {
+		if got := readGreeting(t, addr); got != "421 4.3.2 Server busy" {
+			t.Errorf("%s greeting = %q", addr, got)
+		}
+	}
+	clear()
+	if got := readGreeting(t, srv.SMTPAddr()); !strings.HasPrefix(got, "220 ") {
+		t.Errorf("after clear, greeting = %q", got)
+	}
+}
+
+func readGreeting(t *testing.T, addr string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return strings.TrimRight(line, "\r\n")
+}
+
+// TestAddressConvention: the recipient address alone asks for a failure,
+// so the dev server (and apps under test) need no code.
+func TestAddressConvention(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	c := dialSMTP(t, srv.SMTPAddr())
+	c.expect("EHLO client.example", "250")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "452 4.2.2")
+	c.expect("RCPT TO:<fail-rcpt-550+tag@example.com>", "550 5.1.1")
+	c.expect("RCPT TO:<fail-data-451@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\ny\r\n.", "451 4.3.0")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<ok@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: fine\r\n\r\ny\r\n.", "250")
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d stored, want 1", n)
+	}
+
+	off := mailtest.NewServer(t, mailtest.WithoutAddressFaults())
+	c = dialSMTP(t, off.SMTPAddr())
+	c.expect("EHLO client.example", "250")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "250")
+}
+
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithMaxConnections(1))
+	first := dialSMTP(t, srv.SMTPAddr()) // holds the only slot
+	if got := readGreeting(t, srv.SMTPAddr()); got != "421 4.7.0 Too many connections, try again later" {
+		t.Errorf("second connection greeted %q", got)
+	}
+	first.expect("QUIT", "221")
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithRateLimit(2, time.Hour))
+	c := dialSMTP(t, srv.SMTPAddr())
+	c.expect("EHLO client.example", "250")
+	for range 2 {
+		c.expect("MAIL FROM:<a@example.com>", "250")
+		c.expect("RSET", "250")
+	}
+	c.expect("MAIL FROM:<a@example.com>", "451 4.7.1")
+}
+
+func TestInjectRejectsMalformedFaults(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	for _, f := range []mailtest.Fault{
+		{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "oops"},
+		{Protocol: mailtest.IMAP, Command: "FETCH", Reply: "OK fine"},
+		{Protocol: mailtest.POP3, Command: "RETR", Reply: "nope"},
+		{Protocol: "gopher", Command: "GET"},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Inject(%v) did not panic", f)
+				}
+			}()
+			srv.Inject(f)
+		}()
+	}
+}
