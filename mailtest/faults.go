@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailrig/mailrig/mailtest/internal/imapfront"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
 )
@@ -344,4 +346,23 @@ func pop3Reply(s string) *pop3.Reply {
 	}
 	r.Text = rest
 	return r
+}
+
+// imapIntercept is the IMAP front-end's hook for injected faults.
+func (s *Server) imapIntercept(cmd imapfront.Command) *imapfront.Action {
+	arg := cmd.Mailbox
+	if cmd.Name == "LOGIN" || cmd.Name == "AUTHENTICATE" {
+		arg = cmd.User
+	}
+	f, ok := s.faults.take(IMAP, cmd.Name, arg)
+	if !ok {
+		return nil
+	}
+	s.log.Info("fault injected", "fault", f.String(), "conn", cmd.ConnID)
+	act := &imapfront.Action{Delay: f.Delay, Close: f.Drop}
+	if f.Reply != "" && !f.Drop {
+		typ, code, text, _ := parseIMAPReply(f.Reply) // validated by Inject
+		act.Reply, act.Code, act.Text = imap.StatusResponseType(typ), imap.ResponseCode(code), text
+	}
+	return act
 }

@@ -32,6 +32,7 @@ type config struct {
 	maxConnections   int
 	rateN            int
 	rateWindow       time.Duration
+	hideIMAP         []string
 }
 
 type userSpec struct {
@@ -189,4 +190,15 @@ func WithMaxConnections(n int) Option {
 // answered 451 4.7.1.
 func WithRateLimit(n int, window time.Duration) Option {
 	return func(c *config) { c.rateN, c.rateWindow = n, window }
+}
+
+// WithoutIMAPCapability hides IMAP extensions so an application can test
+// its fallbacks: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
+// "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
+// "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
+// "IMAP4rev2". A hidden extension is not advertised and its command is
+// refused with BAD. (go-imap always lists IDLE for IMAP4rev1 clients; a
+// hidden IDLE is refused after the client's DONE.)
+func WithoutIMAPCapability(names ...string) Option {
+	return func(c *config) { c.hideIMAP = append(c.hideIMAP, names...) }
 }

@@ -194,3 +194,16 @@ func TestPOP3Faults(t *testing.T) {
 		t.Errorf("maildrop holds %d after drops, want 1", n)
 	}
 }
+
+// TestPOP3LoginRightAfterQuit: QUIT releases the maildrop before its +OK,
+// so a client that logs in again at once never meets its own old lock.
+func TestPOP3LoginRightAfterQuit(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	for range 300 {
+		c := dialPOP3(t, srv.POP3Addr(), nil)
+		c.login("bob@example.com", "pw")
+		c.cmd("QUIT", "+OK")
+		c.conn.Close()
+	}
+}

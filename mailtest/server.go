@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrig/mailrig/mailtest/internal/imapfront"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
@@ -56,6 +57,7 @@ type Server struct {
 	smtp       *smtpfront.Server // SMTP and SMTPS
 	submission *smtpfront.Server
 	pop3       *pop3.Server
+	imap       *imapfront.Server
 	closers    []func() error
 
 	faults      faultSet
@@ -128,7 +130,17 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		Logger:      s.log.With("protocol", "pop3"),
 		Intercept:   s.pop3Intercept,
 	})
-	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close)
+	s.imap = imapfront.NewServer(imapfront.Options{
+		Store:          store,
+		AppendLimit:    uint32(min(cfg.maxMessageBytes, 1<<32-1)),
+		TLSConfig:      s.tlsServer,
+		RequireTLS:     cfg.requireTLS,
+		Logger:         s.log.With("protocol", "imap"),
+		Disable:        cfg.hideIMAP,
+		Intercept:      s.imapIntercept,
+		MaxConnections: cfg.maxConnections,
+	})
+	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
 	for _, p := range Protocols {
 		if err := s.listen(p); err != nil {
@@ -234,6 +246,12 @@ func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
 		return func(ln net.Listener) error { return s.smtp.ServeTLS(ln, s.tlsServer) }
 	case Submission:
 		return s.submission.Serve
+	case IMAP:
+		return s.imap.Serve
+	case IMAPS:
+		return func(ln net.Listener) error {
+			return s.imap.Serve(tls.NewListener(s.imap.TrackListener(ln), s.tlsServer))
+		}
 	case POP3:
 		return s.pop3.Serve
 	case POP3S:

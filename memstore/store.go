@@ -86,6 +86,11 @@ func (s *Store) AddUser(address, password string, aliases ...string) (*User, err
 	}
 	u.SetPassword(password)
 	for _, a := range aliases {
+		// A blank alias would map "" to u, and Deliver would then file
+		// mail for an empty recipient with u instead of refusing it.
+		if key(a) == "" {
+			continue
+		}
 		if _, ok := s.users[key(a)]; !ok {
 			s.users[key(a)] = u
 			u.mu.Lock()

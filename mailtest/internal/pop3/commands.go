@@ -506,6 +506,10 @@ func (s *session) cmdQuitUpdate() {
 		s.fail(CodeSysTemp, "some deleted messages not removed")
 		return
 	}
+	// Release the maildrop before answering, so a client that logs in
+	// again right after +OK never meets its own old lock ([IN-USE]).
+	s.drop.Close()
+	s.drop = nil
 	s.ok("bye (%d messages deleted)", len(deleted))
 }
 

@@ -1,0 +1,236 @@
+package mailtest_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailrig/mailrig/mailtest"
+)
+
+// idleWatcher collects the unsolicited updates an IMAP client receives.
+type idleWatcher struct {
+	exists  chan uint32
+	expunge chan uint32
+}
+
+func newIdleWatcher() (*idleWatcher, *imapclient.Options) {
+	w := &idleWatcher{exists: make(chan uint32, 16), expunge: make(chan uint32, 16)}
+	return w, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+			if data.NumMessages != nil {
+				w.exists <- *data.NumMessages
+			}
+		},
+		Expunge: func(seq uint32) { w.expunge <- seq },
+	}}
+}
+
+func receive(t *testing.T, ch <-chan uint32, what string) uint32 {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s within 5s", what)
+		return 0
+	}
+}
+
+// TestSMTPDeliveryReachesIdleIMAP: a message sent over SMTP shows up at
+// once in an IMAP session that is IDLE on the INBOX.
+func TestSMTPDeliveryReachesIdleIMAP(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	w, opts := newIdleWatcher()
+	c := srv.IMAPClient(t, "bob@example.com", opts)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "ping", Text: "x"})
+	if n := receive(t, w.exists, "EXISTS"); n != 1 {
+		t.Errorf("EXISTS %d, want 1", n)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An IMAP4rev1 session owns the new message's \Recent; it is unread.
+	if len(msgs) != 1 || msgs[0].UID != 1 || msgs[0].Envelope.Subject != "ping" ||
+		len(msgs[0].Flags) != 1 || msgs[0].Flags[0] != `\Recent` {
+		t.Fatalf("fetched %+v", msgs[0])
+	}
+}
+
+// TestPOP3DeletionSeenByIMAP: DELE + QUIT over POP3 is an expunge that an
+// IDLE IMAP session on the same INBOX is told about.
+func TestPOP3DeletionSeenByIMAP(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	for _, s := range []string{"one", "two"} {
+		srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: s, Text: s})
+	}
+	w, opts := newIdleWatcher()
+	c := srv.IMAPClient(t, "bob@example.com", opts)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := dialPOP3(t, srv.POP3Addr(), nil)
+	p.login("bob@example.com", "pw")
+	p.cmd("DELE 2", "+OK")
+	p.cmd("QUIT", "+OK")
+	if seq := receive(t, w.expunge, "EXPUNGE"); seq != 2 {
+		t.Errorf("EXPUNGE %d, want 2", seq)
+	}
+	idle.Close()
+	idle.Wait()
+	inbox, _ := srv.IMAPView("bob@example.com").Mailbox("INBOX")
+	if len(inbox.Messages) != 1 || inbox.Messages[0].Message.Subject() != "one" {
+		t.Errorf("INBOX = %+v", inbox.Messages)
+	}
+}
+
+// TestIMAPExpungeDuringPOP3Session: POP3's list is frozen at login, but a
+// message IMAP expunged meanwhile can no longer be retrieved.
+func TestIMAPExpungeDuringPOP3Session(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "doomed", Text: "x"})
+	p := dialPOP3(t, srv.POP3Addr(), nil)
+	p.login("bob@example.com", "pw")
+	c := srv.IMAPClient(t, "bob@example.com")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd("STAT", "+OK 1 ") // still listed: numbering is fixed for the session
+	p.cmd("RETR 1", "-ERR")
+	p.cmd("QUIT", "+OK")
+}
+
+func TestIMAPFaults(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "s", Text: "x"})
+	c := srv.IMAPClient(t, "bob@example.com")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Times: 1, Reply: "NO [UNAVAILABLE] Backend down"})
+	_, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true}).Collect()
+	var imapErr *imap.Error
+	if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeUnavailable || imapErr.Type != imap.StatusResponseTypeNo {
+		t.Fatalf("FETCH err = %v, want NO [UNAVAILABLE]", err)
+	}
+	if _, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true}).Collect(); err != nil {
+		t.Fatalf("second FETCH: %v", err)
+	}
+
+	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "APPEND", Arg: "Sent", Times: 1, Reply: "NO [OVERQUOTA] Quota exceeded"})
+	raw := "Subject: draft\r\n\r\nbody\r\n"
+	app := c.Append("Sent", int64(len(raw)), nil)
+	app.Write([]byte(raw))
+	app.Close()
+	if _, err := app.Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeOverQuota {
+		t.Fatalf("APPEND err = %v, want NO [OVERQUOTA]", err)
+	}
+	if sent, _ := srv.IMAPView("bob@example.com").Mailbox("Sent"); len(sent.Messages) != 0 {
+		t.Fatalf("refused APPEND stored %d messages", len(sent.Messages))
+	}
+
+	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "CONNECT", Reply: "BYE [UNAVAILABLE] Maintenance"})
+	if got := readGreeting(t, srv.IMAPAddr()); got != "* BYE [UNAVAILABLE] Maintenance" {
+		t.Fatalf("greeting = %q", got)
+	}
+}
+
+func TestIMAPOverTLS(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLS())
+	for name, dial := range map[string]func() (*imapclient.Client, error){
+		"IMAPS": func() (*imapclient.Client, error) {
+			return imapclient.DialTLS(srv.IMAPSAddr(), &imapclient.Options{TLSConfig: srv.ClientTLSConfig()})
+		},
+		"STARTTLS": func() (*imapclient.Client, error) {
+			return imapclient.DialStartTLS(srv.IMAPAddr(), &imapclient.Options{TLSConfig: srv.ClientTLSConfig()})
+		},
+	} {
+		c, err := dial()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := c.Login("bob@example.com", "pw").Wait(); err != nil {
+			t.Fatalf("%s login: %v", name, err)
+		}
+		c.Logout().Wait()
+		c.Close()
+	}
+	// Without TLS, LOGINDISABLED and the login is refused.
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.Caps().Has(imap.CapLoginDisabled) {
+		t.Error("LOGINDISABLED not advertised before TLS")
+	}
+	if err := c.Login("bob@example.com", "pw").Wait(); err == nil {
+		t.Error("plain-text login accepted under WithRequireTLS")
+	}
+}
+
+func TestWithoutIMAPCapability(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutIMAPCapability("MOVE"))
+	c := srv.IMAPClient(t, "bob@example.com")
+	caps, err := c.Capability().Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2) {
+		t.Errorf("MOVE (or IMAP4rev2) still advertised: %v", caps)
+	}
+	if !caps.Has(imap.CapUIDPlus) {
+		t.Errorf("UIDPLUS lost: %v", caps)
+	}
+}
+
+func TestIMAPWrongPassword(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var imapErr *imap.Error
+	if err := c.Login("bob@example.com", "wrong").Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAuthenticationFailed {
+		t.Fatalf("err = %v, want NO [AUTHENTICATIONFAILED]", err)
+	}
+	// A user created by delivery has no password: nobody logs in as it.
+	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"auto@example.com"}, Subject: "s", Text: "x"})
+	if err := c.Login("auto@example.com", "").Wait(); err == nil {
+		t.Fatal("logged in as a user without a password")
+	}
+}

@@ -1,0 +1,99 @@
+package imapfront
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// trackedListener wraps accepted connections in trackedConn. It sits under
+// any TLS layer so that go-imap still sees a *tls.Conn.
+type trackedListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := l.srv.track(c)
+		if !ok {
+			_ = c.Close()
+			continue // Close is under way; go-imap's Serve is about to stop
+		}
+		return tc, nil
+	}
+}
+
+// trackedConn tells the server when go-imap's connection goroutine ends.
+// Its last two steps are closing the session and then the connection; a
+// Close before the session closed comes from elsewhere (go-imap's
+// Server.Close, a session dropping the line) and does not count.
+type trackedConn struct {
+	net.Conn
+	srv           *Server
+	sessionClosed atomic.Bool
+	once          sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	if c.sessionClosed.Load() {
+		c.once.Do(func() { c.srv.untrack(c) })
+	}
+	return err
+}
+
+// trackedOf finds the trackedConn under a connection go-imap holds.
+func trackedOf(c net.Conn) *trackedConn {
+	switch cc := c.(type) {
+	case *trackedConn:
+		return cc
+	case *tls.Conn:
+		tc, _ := cc.NetConn().(*trackedConn)
+		return tc
+	}
+	return nil
+}
+
+// serveListener is what Serve hands to go-imap: it makes sure that every
+// connection is tracked, wrapping plain ones itself.
+type serveListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *serveListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		switch cc := c.(type) {
+		case *trackedConn:
+			return c, nil
+		case *tls.Conn:
+			if _, ok := cc.NetConn().(*trackedConn); ok {
+				return c, nil
+			}
+			// A TLS connection cannot be wrapped without hiding its type
+			// from go-imap, and an untracked one would make Close return
+			// while it still runs.
+			l.srv.log.Error("imapfront: TLS listener is not tracked; use tls.NewListener(srv.TrackListener(ln), cfg)",
+				"remote", c.RemoteAddr().String())
+			_ = c.Close()
+			continue
+		default:
+			tc, ok := l.srv.track(c)
+			if !ok {
+				_ = c.Close()
+				continue
+			}
+			return tc, nil
+		}
+	}
+}

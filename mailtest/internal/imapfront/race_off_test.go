@@ -1,0 +1,5 @@
+//go:build !race
+
+package imapfront
+
+const raceEnabled = false
