@@ -171,3 +171,68 @@ func TestInjectRejectsMalformedFaults(t *testing.T) {
 		}()
 	}
 }
+
+func TestCapabilitySwitches(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t,
+		mailtest.WithUser("bob@example.com", "pw"),
+		mailtest.WithoutSMTPExtension("STARTTLS", "SMTPUTF8", "AUTH"),
+		mailtest.WithoutPOP3Capability("TOP", "UIDL", "STLS", "SASL"))
+
+	c, err := smtp.Dial(srv.SubmissionAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{"STARTTLS", "SMTPUTF8", "AUTH"} {
+		if ok, _ := c.Extension(ext); ok {
+			t.Errorf("SMTP still advertises %s", ext)
+		}
+	}
+	c.Close()
+	s := dialSMTP(t, srv.SubmissionAddr())
+	s.expect("EHLO client.example", "250")
+	s.expect("STARTTLS", "502 5.5.1")
+	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "502 5.7.0")
+	s.expect("MAIL FROM:<jörg@example.com> SMTPUTF8", "504 5.5.4")
+
+	p := dialPOP3(t, srv.POP3Addr(), nil)
+	p.cmd("CAPA", "+OK")
+	capa := string(p.multi())
+	for _, hidden := range []string{"TOP", "UIDL", "STLS", "SASL"} {
+		if strings.Contains(capa, hidden) {
+			t.Errorf("CAPA still lists %s:\n%s", hidden, capa)
+		}
+	}
+	p.cmd("STLS", "-ERR")
+	p.cmd("AUTH PLAIN", "-ERR")
+	p.login("bob@example.com", "pw")
+	p.cmd("UIDL", "-ERR")
+	p.cmd("TOP 1 0", "-ERR")
+	p.cmd("STAT", "+OK 0 0")
+
+	if _, err := mailtest.New(mailtest.WithoutSMTPExtension("PIPELINING")); err == nil {
+		t.Error("hiding PIPELINING was accepted; go-smtp cannot hide it")
+	}
+}
+
+func TestMaxConnectionsIMAPAndPOP3(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithMaxConnections(1))
+	for _, tc := range []struct{ addr, want string }{
+		{srv.IMAPAddr(), "* BYE [UNAVAILABLE] Too many connections, try again later"},
+		{srv.POP3Addr(), "-ERR [SYS/TEMP] too many connections, try again later"},
+	} {
+		first, err := net.Dial("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bufio.NewReader(first).ReadString('\n') // the slot is taken once greeted
+		if got := readGreeting(t, tc.addr); got != tc.want {
+			t.Errorf("%s: second connection greeted %q, want %q", tc.addr, got, tc.want)
+		}
+		first.Close()
+	}
+}

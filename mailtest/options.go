@@ -33,6 +33,8 @@ type config struct {
 	rateN            int
 	rateWindow       time.Duration
 	hideIMAP         []string
+	hideSMTP         []string
+	hidePOP3         []string
 }
 
 type userSpec struct {
@@ -201,4 +203,21 @@ func WithRateLimit(n int, window time.Duration) Option {
 // hidden IDLE is refused after the client's DONE.)
 func WithoutIMAPCapability(names ...string) Option {
 	return func(c *config) { c.hideIMAP = append(c.hideIMAP, names...) }
+}
+
+// WithoutSMTPExtension hides SMTP extensions on every SMTP listener so an
+// application can test its fallbacks: "STARTTLS", "SMTPUTF8" or "AUTH". A
+// hidden extension is not advertised in EHLO and its command or parameter
+// is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4). go-smtp always
+// advertises PIPELINING, SIZE, 8BITMIME, CHUNKING and ENHANCEDSTATUSCODES,
+// so naming those makes New fail.
+func WithoutSMTPExtension(names ...string) Option {
+	return func(c *config) { c.hideSMTP = append(c.hideSMTP, names...) }
+}
+
+// WithoutPOP3Capability hides POP3 capabilities: "TOP", "UIDL", "STLS",
+// "SASL" (the AUTH command) or "USER" (USER and PASS). A hidden capability
+// is left out of CAPA and its commands are answered "-ERR unknown command".
+func WithoutPOP3Capability(names ...string) Option {
+	return func(c *config) { c.hidePOP3 = append(c.hidePOP3, names...) }
 }

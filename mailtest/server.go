@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 	"github.com/mailrig/mailrig/mailtest/internal/imapfront"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
@@ -106,6 +108,12 @@ func New(opts ...Option) (*Server, error) {
 }
 
 func start(cfg config, tb testing.TB) (*Server, error) {
+	if err := checkHideable("SMTP extension", cfg.hideSMTP, smtpfront.Hideable); err != nil {
+		return nil, err
+	}
+	if err := checkHideable("POP3 capability", cfg.hidePOP3, []string{"TOP", "UIDL", "STLS", "SASL", "USER"}); err != nil {
+		return nil, err
+	}
 	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
 	s := &Server{cfg: cfg, tb: tb, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
 	for _, u := range cfg.users {
@@ -129,6 +137,7 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		IdleTimeout: cfg.idleTimeout,
 		Logger:      s.log.With("protocol", "pop3"),
 		Intercept:   s.pop3Intercept,
+		Disable:     cfg.hidePOP3,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
 		Store:          store,
@@ -192,6 +201,7 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		Logger:            s.log.With("protocol", "smtp"),
 		Intercept:         s.smtpIntercept,
 		MaxConnections:    s.cfg.maxConnections,
+		Disable:           s.cfg.hideSMTP,
 	}
 	if s.rate != nil {
 		o.RateLimit = s.rate.allow
@@ -228,6 +238,12 @@ func (s *Server) listen(p Protocol) error {
 		return nil
 	}
 	s.addrs[p] = ln.Addr().String()
+	switch p {
+	case POP3:
+		ln = s.limitPOP3(ln, nil)
+	case POP3S:
+		ln = s.limitPOP3(ln, s.tlsServer)
+	}
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
@@ -256,6 +272,35 @@ func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
 		return s.pop3.Serve
 	case POP3S:
 		return func(ln net.Listener) error { return s.pop3.Serve(tls.NewListener(ln, s.tlsServer)) }
+	}
+	return nil
+}
+
+// limitPOP3 applies WithMaxConnections to a POP3 listener: our POP3 server
+// tracks its own connections, so this wrapper only turns the extra ones
+// away with -ERR [SYS/TEMP] (RFC 3206).
+func (s *Server) limitPOP3(ln net.Listener, tlsConfig *tls.Config) net.Listener {
+	if s.cfg.maxConnections <= 0 {
+		return ln
+	}
+	tl := conntrack.Wrap(ln)
+	tl.Limit = func(_ net.Conn, open int64) bool { return open <= int64(s.cfg.maxConnections) }
+	tl.Reject = func(c net.Conn) {
+		conntrack.Refuse(c, tlsConfig, "-ERR [SYS/TEMP] too many connections, try again later")
+	}
+	s.closers = append(s.closers, func() error { tl.CloseAll(); tl.Wait(); return nil })
+	return tl
+}
+
+func checkHideable(what string, names, allowed []string) error {
+	for _, n := range names {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || strings.EqualFold(n, a)
+		}
+		if !ok {
+			return fmt.Errorf("cannot hide %s %q (can hide: %s)", what, n, strings.Join(allowed, ", "))
+		}
 	}
 	return nil
 }

@@ -9,10 +9,13 @@
 package conntrack
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Listener is a net.Listener that tracks the connections it accepts.
@@ -113,4 +116,25 @@ func (c *Conn) Close() error {
 		c.l.wg.Done()
 	})
 	return err
+}
+
+// Refuse writes one line (CRLF added) to a connection the server turns
+// away, after a TLS handshake if tlsConfig is set (an implicit-TLS
+// listener), and closes it. An empty line closes without a word.
+func Refuse(c net.Conn, tlsConfig *tls.Config, line string) {
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	if tlsConfig != nil {
+		tc := tls.Server(c, tlsConfig)
+		tc.SetDeadline(deadline)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		c = tc
+	}
+	if line == "" {
+		return
+	}
+	c.SetWriteDeadline(deadline)
+	io.WriteString(c, line+"\r\n")
 }

@@ -12,6 +12,10 @@ import (
 
 // dispatch runs a parsed command according to the session state.
 func (s *session) dispatch(cmd command) {
+	if s.srv.hidden(commandCapability(cmd.Name)) {
+		s.reject("", "unknown command")
+		return
+	}
 	switch s.state {
 	case StateAuthorization:
 		switch cmd.Name {
@@ -78,20 +82,38 @@ func (s *session) plaintextAllowed() bool {
 }
 
 func (s *session) stlsOffered() bool {
-	return s.srv.opts.TLSConfig != nil && !s.tls && s.state == StateAuthorization
+	return s.srv.opts.TLSConfig != nil && !s.tls && s.state == StateAuthorization && !s.srv.hidden("STLS")
+}
+
+// commandCapability names the CAPA capability a command belongs to, so a
+// hidden capability's command is refused too.
+func commandCapability(name string) string {
+	switch name {
+	case "TOP", "UIDL", "STLS", "USER":
+		return name
+	case "PASS":
+		return "USER"
+	case "AUTH":
+		return "SASL"
+	}
+	return ""
 }
 
 func (s *session) cmdCapa() {
 	s.ok("capability list follows")
-	s.line("TOP")
-	if s.plaintextAllowed() {
+	if !s.srv.hidden("TOP") {
+		s.line("TOP")
+	}
+	if s.plaintextAllowed() && !s.srv.hidden("USER") {
 		s.line("USER")
 	}
-	s.line("UIDL")
+	if !s.srv.hidden("UIDL") {
+		s.line("UIDL")
+	}
 	s.line("RESP-CODES")
 	s.line("AUTH-RESP-CODE")
 	s.line("PIPELINING")
-	if s.plaintextAllowed() {
+	if s.plaintextAllowed() && !s.srv.hidden("SASL") {
 		s.line("SASL PLAIN")
 	}
 	if s.stlsOffered() {

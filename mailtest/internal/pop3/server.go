@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +61,11 @@ type Options struct {
 	// a non-nil Reply is used instead, see Reply. ctx is cancelled when the
 	// server closes. It must not call Server.Close.
 	Intercept func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply
+	// Disable hides capabilities so clients can test their fallbacks:
+	// "TOP", "UIDL", "STLS", "SASL" (AUTH) or "USER" (USER and PASS),
+	// case-insensitively. A hidden capability is left out of CAPA and its
+	// commands are answered "-ERR unknown command".
+	Disable []string
 }
 
 // Server is a POP3 server. Create it with NewServer.
@@ -76,6 +82,19 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
 	wg        sync.WaitGroup // Serve loops and session goroutines
+}
+
+// hidden reports whether capability name was disabled.
+func (s *Server) hidden(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, d := range s.opts.Disable {
+		if strings.EqualFold(d, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrServerClosed is returned by Serve when called after Close.

@@ -1,7 +1,6 @@
 package smtpfront
 
 import (
-	"bufio"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 )
 
 // Command describes an SMTP command about to be answered, for
@@ -132,28 +132,18 @@ func (s *Server) admit(open int64) bool {
 }
 
 // refuse answers a connection that admit turned away, or that a CONNECT
-// fault refuses, with a 421 and closes it (RFC 5321 §3.1).
+// fault refuses, with a 421 (RFC 5321 §3.1) and closes it.
 func (s *Server) refuse(c net.Conn, tlsConfig *tls.Config, act *Action) {
-	defer c.Close()
-	if tlsConfig != nil {
-		tc := tls.Server(c, tlsConfig)
-		tc.SetDeadline(time.Now().Add(5 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		c = tc
-	}
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	w := bufio.NewWriter(c)
 	if act == nil {
 		act = &Action{Code: 421, EnhancedCode: [3]int{4, 7, 0}, Text: "Too many connections, try again later"}
 	}
+	line := ""
 	if !act.Drop {
-		code := strconv.Itoa(act.Code)
+		line = strconv.Itoa(act.Code)
 		if act.EnhancedCode != [3]int{} {
-			code += fmt.Sprintf(" %d.%d.%d", act.EnhancedCode[0], act.EnhancedCode[1], act.EnhancedCode[2])
+			line += fmt.Sprintf(" %d.%d.%d", act.EnhancedCode[0], act.EnhancedCode[1], act.EnhancedCode[2])
 		}
-		fmt.Fprintf(w, "%s %s\r\n", code, act.Text)
-		w.Flush()
+		line += " " + act.Text
 	}
+	conntrack.Refuse(c, tlsConfig, line)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,24 @@ type Options struct {
 	// AUTH identity, or else its IP address) may send now; false answers
 	// 451 4.7.1.
 	RateLimit func(key string) bool
+	// Disable hides extensions so clients can test their fallbacks:
+	// "STARTTLS", "SMTPUTF8" or "AUTH". A hidden extension is not
+	// advertised in EHLO and its command or parameter is refused.
+	Disable []string
+}
+
+// Hideable lists the extensions Options.Disable accepts. go-smtp always
+// advertises PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING and SIZE,
+// so those cannot be hidden.
+var Hideable = []string{"STARTTLS", "SMTPUTF8", "AUTH"}
+
+func (o *Options) hidden(name string) bool {
+	for _, d := range o.Disable {
+		if strings.EqualFold(d, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Server is an SMTP server over a memstore.Store. Create it with NewServer.
@@ -104,9 +123,11 @@ func NewServer(opts Options) *Server {
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
 	srv.MaxRecipients = opts.MaxRecipients
-	srv.TLSConfig = opts.TLSConfig
+	if !opts.hidden("STARTTLS") {
+		srv.TLSConfig = opts.TLSConfig
+	}
 	srv.AllowInsecureAuth = !opts.RequireTLSForAuth
-	srv.EnableSMTPUTF8 = true
+	srv.EnableSMTPUTF8 = !opts.hidden("SMTPUTF8")
 	srv.ReadTimeout = opts.ReadTimeout
 	srv.WriteTimeout = opts.WriteTimeout
 	srv.ErrorLog = slogLogger{opts.Logger}

@@ -97,11 +97,20 @@ func (ss *session) Reset() {
 
 func (ss *session) Logout() error { return nil }
 
-// AuthMechanisms lists the SASL mechanisms offered after EHLO.
-func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+// AuthMechanisms lists the SASL mechanisms offered after EHLO (none when
+// AUTH is hidden, so EHLO does not advertise it).
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.hidden("AUTH") {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
 
 // Auth starts a SASL exchange checked against the store's users.
 func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if ss.s.opts.hidden("AUTH") {
+		return nil, smtp.ErrAuthUnsupported
+	}
 	if err := ss.intercept("AUTH", strings.ToUpper(mech)); err != nil {
 		return nil, err
 	}
