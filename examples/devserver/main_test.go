@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/smtp"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// TestDevServerBinary builds the command, starts it on port-0 addresses,
+// reads the addresses from its banner, sends a message over SMTP, reads it
+// back as the catch-all account over IMAPS and POP3S, then stops it with
+// SIGTERM and expects a clean exit.
+func TestDevServerBinary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devserver")
+	build := exec.Command(goCommand(t), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	certFile := filepath.Join(dir, "cert.pem")
+	args := []string{"-cert-out", certFile, "-user", "bob@example.com:bobpw"}
+	for _, p := range []string{"smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"} {
+		args = append(args, "-"+p, "127.0.0.1:0")
+	}
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{}) // closed once the process has been reaped
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+
+	addrs, rest := readBanner(t, stdout)
+	for _, p := range []string{"smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"} {
+		if !strings.HasPrefix(addrs[p], "127.0.0.1:") {
+			t.Fatalf("banner has no loopback address for %s: %v", p, addrs)
+		}
+	}
+
+	body := "From: app@example.com\r\nTo: bob@example.com\r\nSubject: from the app\r\n\r\nhello dev\r\n"
+	if err := smtp.SendMail(addrs["smtp"], nil, "app@example.com", []string{"bob@example.com"}, []byte(body)); err != nil {
+		t.Fatalf("SendMail: %v", err)
+	}
+
+	tlsConfig := trustPEM(t, certFile)
+	// The catch-all account sees the message over IMAPS. The copy is filed
+	// right after delivery, so wait for it with IDLE rather than guess.
+	subject := imapSubject(t, addrs["imaps"], tlsConfig, "dev@localhost", "dev")
+	if subject != "from the app" {
+		t.Errorf("catch-all IMAPS subject = %q", subject)
+	}
+	// The recipient, given a password with -user, downloads it over POP3S.
+	if got := pop3Retr(t, addrs["pop3s"], tlsConfig, "bob@example.com", "bobpw"); !strings.Contains(got, "hello dev") {
+		t.Errorf("POP3S RETR = %q", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, rest)
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", waitErr, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of SIGTERM")
+	}
+}
+
+func goCommand(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no go command found: %v", err)
+	}
+	return p
+}
+
+// readBanner reads lines until the banner's last line and returns the
+// protocol → address map.
+func readBanner(t *testing.T, r io.Reader) (map[string]string, *bufio.Reader) {
+	t.Helper()
+	br := bufio.NewReader(r)
+	addrs := make(map[string]string)
+	lines := make(chan string)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				errc <- err
+				return
+			}
+			lines <- line
+			if strings.Contains(line, "any other recipient") {
+				errc <- nil
+				return
+			}
+		}
+	}()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-lines:
+			if f := strings.Fields(line); len(f) == 2 && strings.Contains(f[1], ":") {
+				addrs[f[0]] = f[1]
+			}
+		case err := <-errc:
+			if err != nil {
+				t.Fatalf("banner: %v", err)
+			}
+			return addrs, br
+		case <-timeout:
+			t.Fatal("no banner within 10s")
+		}
+	}
+}
+
+func trustPEM(t *testing.T, file string) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("-cert-out wrote no certificate")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
+func imapSubject(t *testing.T, addr string, tlsConfig *tls.Config, user, pass string) string {
+	t.Helper()
+	exists := make(chan uint32, 4)
+	c, err := imapclient.DialTLS(addr, &imapclient.Options{
+		TLSConfig: tlsConfig,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages == 0 {
+		idle, err := c.Idle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-exists:
+		case <-time.After(5 * time.Second):
+			t.Fatal("catch-all copy did not arrive within 5s")
+		}
+		idle.Close()
+		idle.Wait()
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %v %v", msgs, err)
+	}
+	c.Logout().Wait()
+	return msgs[0].Envelope.Subject
+}
+
+func pop3Retr(t *testing.T, addr string, tlsConfig *tls.Config, user, pass string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	tp := textproto.NewConn(conn)
+	expect := func(cmd string) {
+		t.Helper()
+		if cmd != "" {
+			tp.PrintfLine("%s", cmd)
+		}
+		line, err := tp.ReadLine()
+		if err != nil || !strings.HasPrefix(line, "+OK") {
+			t.Fatalf("%q: %q %v", cmd, line, err)
+		}
+	}
+	expect("")
+	expect("USER " + user)
+	expect("PASS " + pass)
+	expect("RETR 1")
+	lines, err := tp.ReadDotLines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("QUIT")
+	return strings.Join(lines, "\n")
+}
+
+// TestRunRefusesPublicAddress: a non-loopback address needs -public.
+func TestRunRefusesPublicAddress(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // run must refuse before it would wait for a signal
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"-smtp", "0.0.0.0:0"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "-public") {
+		t.Fatalf("err = %v, want a refusal mentioning -public", err)
+	}
+}
