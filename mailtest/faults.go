@@ -205,6 +205,7 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
 		return s.pendingAddressFault(cmd)
 	}
 	s.log.Info("fault injected", "fault", f.String(), "session", cmd.SessionID)
+	s.noteFault(cmd.SessionID, f)
 	act := &smtpfront.Action{Delay: f.Delay, Drop: f.Drop}
 	if f.Reply != "" && !f.Drop {
 		// validated by Inject
@@ -238,6 +239,7 @@ func (s *Server) addressFault(cmd smtpfront.Command) *smtpfront.Action {
 		return nil
 	}
 	s.log.Info("address fault", "address", cmd.Arg, "session", cmd.SessionID)
+	s.noteAddressFault(cmd.SessionID, act, cmd.Arg)
 	return act
 }
 
@@ -248,6 +250,7 @@ func (s *Server) pendingAddressFault(cmd smtpfront.Command) *smtpfront.Action {
 	case "DATA":
 		if v, ok := s.pendingData.LoadAndDelete(cmd.SessionID); ok {
 			s.log.Info("address fault", "command", "DATA", "session", cmd.SessionID)
+			s.noteAddressFault(cmd.SessionID, v.(*smtpfront.Action), "(DATA)")
 			return v.(*smtpfront.Action)
 		}
 	case "MAIL", "HELO":
@@ -309,6 +312,7 @@ func (s *Server) pop3Intercept(ctx context.Context, info pop3.SessionInfo, cmd s
 		return nil
 	}
 	s.log.Info("fault injected", "fault", f.String(), "session", info.ID)
+	s.noteFault(info.ID, f)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -359,6 +363,7 @@ func (s *Server) imapIntercept(cmd imapfront.Command) *imapfront.Action {
 		return nil
 	}
 	s.log.Info("fault injected", "fault", f.String(), "conn", cmd.ConnID)
+	s.noteFault(imapSessionID(cmd.ConnID), f)
 	act := &imapfront.Action{Delay: f.Delay, Close: f.Drop}
 	if f.Reply != "" && !f.Drop {
 		typ, code, text, _ := parseIMAPReply(f.Reply) // validated by Inject

@@ -35,6 +35,8 @@ type config struct {
 	hideIMAP         []string
 	hideSMTP         []string
 	hidePOP3         []string
+	noTranscripts    bool
+	transcriptLog    *slog.Logger
 }
 
 type userSpec struct {

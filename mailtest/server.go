@@ -19,8 +19,13 @@ import (
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
+	"github.com/mailrig/mailrig/mailtest/internal/transcript"
 	"github.com/mailrig/mailrig/memstore"
 )
+
+// ErrNonLoopback is returned (wrapped) by New when a listen address is not
+// on loopback and WithNonLoopback was not given.
+var ErrNonLoopback = errors.New("refusing non-loopback address")
 
 // Protocol names one of the server's listeners.
 type Protocol string
@@ -66,6 +71,9 @@ type Server struct {
 	pendingData sync.Map // SMTP session ID -> DATA action asked by a fail-data-… recipient
 	rate        *rateLimiter
 
+	transcripts  *transcript.Recorder // nil with WithTranscripts(false)
+	pop3Sessions pop3Sessions
+
 	serving   sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -90,6 +98,8 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 		if err := s.Close(); err != nil {
 			tb.Errorf("mailtest: close: %v", err)
 		}
+		// After Close every session has ended, so transcripts are whole.
+		s.reportTranscripts(tb.Failed(), tb.Log)
 	})
 	return s
 }
@@ -127,8 +137,11 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 	if cfg.rateN > 0 {
 		s.rate = &rateLimiter{n: cfg.rateN, window: cfg.rateWindow, sent: make(map[string][]time.Time)}
 	}
-	s.smtp = smtpfront.NewServer(s.smtpOptions(cfg.smtpStartTLS))
-	s.submission = smtpfront.NewServer(s.smtpOptions(true))
+	s.setupTranscripts()
+	smtpOpts, submissionOpts := s.smtpOptions(cfg.smtpStartTLS), s.smtpOptions(true)
+	smtpOpts.Trace, submissionOpts.Trace = s.smtpTrace(SMTP), s.smtpTrace(Submission)
+	s.smtp = smtpfront.NewServer(smtpOpts)
+	s.submission = smtpfront.NewServer(submissionOpts)
 	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen}, pop3.Options{
 		TLSConfig:   s.tlsServer,
 		RequireTLS:  cfg.requireTLS,
@@ -136,7 +149,8 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		ReadTimeout: cfg.readTimeout,
 		IdleTimeout: cfg.idleTimeout,
 		Logger:      s.log.With("protocol", "pop3"),
-		Intercept:   s.pop3Intercept,
+		Intercept:   s.pop3InterceptTraced,
+		Transcript:  s.pop3TranscriptFunc(),
 		Disable:     cfg.hidePOP3,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
@@ -148,6 +162,9 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		Disable:        cfg.hideIMAP,
 		Intercept:      s.imapIntercept,
 		MaxConnections: cfg.maxConnections,
+		ReadTimeout:    cfg.readTimeout,
+		IdleTimeout:    cfg.idleTimeout,
+		Trace:          s.imapTraceFunc(),
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
@@ -184,6 +201,10 @@ func (s *Server) setupTLS() error {
 	}
 	s.tlsServer = testcert.ServerConfig(b.Certificate)
 	s.tlsClient = testcert.ClientConfig(b.Pool)
+	// Clients that upgrade an existing connection (net/smtp's StartTLS)
+	// cannot take the name from a dial address; the certificate names
+	// localhost as well as the loopback addresses.
+	s.tlsClient.ServerName = "localhost"
 	s.certPEM = b.CertPEM
 	return nil
 }
@@ -226,7 +247,7 @@ func (s *Server) listen(p Protocol) error {
 		return nil
 	}
 	if !s.cfg.allowNonLoopback && !isLoopback(addr) {
-		return fmt.Errorf("%s: refusing non-loopback address %q (see WithNonLoopback)", p, addr)
+		return fmt.Errorf("%s: %w: %q (see WithNonLoopback)", p, ErrNonLoopback, addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -238,6 +259,9 @@ func (s *Server) listen(p Protocol) error {
 		return nil
 	}
 	s.addrs[p] = ln.Addr().String()
+	if s.transcripts != nil && (p == POP3 || p == POP3S) {
+		ln = pop3EndListener{Listener: ln, s: s}
+	}
 	switch p {
 	case POP3:
 		ln = s.limitPOP3(ln, nil)
@@ -362,8 +386,10 @@ func (s *Server) POP3SAddr() string { return s.addrs[POP3S] }
 
 // ClientTLSConfig returns a TLS configuration that trusts the server's
 // certificate, for clients of the TLS listeners and STARTTLS, like
-// httptest.Server.Client. Each call returns a new copy. It is nil if TLS is
-// off.
+// httptest.Server.Client. Its ServerName is "localhost", which the
+// generated certificate names, so clients that upgrade a connection
+// (net/smtp's StartTLS) need nothing else. Each call returns a new copy.
+// It is nil if TLS is off.
 func (s *Server) ClientTLSConfig() *tls.Config {
 	if s.tlsClient == nil {
 		return nil

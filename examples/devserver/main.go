@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -73,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	certOut := fs.String("cert-out", "", "write the TLS certificate as PEM to `file` (for curl --cacert, Thunderbird)")
 	certFile := fs.String("cert", "", "TLS certificate `file` (PEM); default: a generated one for localhost")
 	keyFile := fs.String("key", "", "TLS key `file` (PEM), with -cert")
-	verbose := fs.Bool("v", false, "log every session")
+	verbose := fs.Bool("v", false, "log every session's transcript when it ends")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,13 +83,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	opts := []mailtest.Option{mailtest.WithLogger(logger)}
+	if *verbose {
+		opts = append(opts, mailtest.WithTranscriptLog(logger))
+	}
 	for p, addr := range addrs {
 		a := *addr
 		if a == "off" {
 			a = ""
-		}
-		if a != "" && !*public && !loopback(a) {
-			return fmt.Errorf("-%s %s is not a loopback address; add -public to allow it", p, a)
 		}
 		opts = append(opts, mailtest.WithAddr(p, a))
 	}
@@ -116,6 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv, err := mailtest.New(opts...)
+	if errors.Is(err, mailtest.ErrNonLoopback) {
+		return fmt.Errorf("%w; add -public to allow it", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -181,18 +183,6 @@ func isRecipient(store *memstore.Store, u *memstore.User, m *memstore.Message) b
 		}
 	}
 	return false
-}
-
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func printBanner(w io.Writer, srv *mailtest.Server, catchAll, catchAllPassword string, users userFlags) {

@@ -23,6 +23,11 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, fmt.Errorf("imapfront: read APPEND literal: %w", err)
 	}
+	if int64(len(raw)) != r.Size() {
+		// go-imap's literal reader ends without an error when the client
+		// vanishes mid-literal: store nothing half-way.
+		return nil, fmt.Errorf("imapfront: APPEND literal cut short at %d of %d bytes: %w", len(raw), r.Size(), io.ErrUnexpectedEOF)
+	}
 	mb, err := s.user.Mailbox(mailbox)
 	if err != nil {
 		return nil, imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeTryCreate, "No such mailbox %q", mailbox)

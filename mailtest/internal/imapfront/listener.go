@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // trackedListener wraps accepted connections in trackedConn. It sits under
@@ -38,6 +39,36 @@ type trackedConn struct {
 	srv           *Server
 	sessionClosed atomic.Bool
 	once          sync.Once
+	id            uint64 // Command.ConnID of its session
+	end           func() // Options.Trace's, called when untracked
+}
+
+// idleDeadline tells go-imap's wait for the next command (or for DONE),
+// 35 minutes, from its other read deadlines (30 s, 5 min).
+const idleDeadline = 20 * time.Minute
+
+// SetReadDeadline applies the server's ReadTimeout and IdleTimeout to the
+// fixed deadlines go-imap sets.
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		now := time.Now()
+		limit := c.srv.opts.ReadTimeout
+		if t.Sub(now) > idleDeadline {
+			limit = c.srv.opts.IdleTimeout
+		}
+		if limit > 0 && t.After(now.Add(limit)) {
+			t = now.Add(limit)
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline goes through SetReadDeadline for its read half.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *trackedConn) Close() error {

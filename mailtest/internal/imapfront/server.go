@@ -4,11 +4,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -54,6 +56,20 @@ type Options struct {
 	// MaxConnections limits open connections; beyond it a client is
 	// greeted with "* BYE [UNAVAILABLE]" and closed. 0 means no limit.
 	MaxConnections int
+	// ReadTimeout, if set, shortens go-imap's read deadlines: for reading
+	// a command once started (30 s), a literal (5 min) and the TLS
+	// handshake of IMAPS (none otherwise).
+	ReadTimeout time.Duration
+	// IdleTimeout, if set, replaces go-imap's 35-minute wait for the next
+	// command after login and for the DONE that ends IDLE.
+	IdleTimeout time.Duration
+	// Trace, if set, is called for each accepted connection, with its
+	// Command.ConnID, before anything is read or written. Each connection
+	// gets a go-imap server of its own, whose DebugWriter is debug (nil
+	// records nothing): every read and write of the connection's
+	// plaintext, in order, after STARTTLS too. end, if set, is called once
+	// the connection's goroutine has ended.
+	Trace func(connID uint64, remoteAddr string, implicitTLS bool) (debug io.Writer, end func())
 }
 
 // Server is an IMAP server over a memstore.Store. Create it with NewServer.
@@ -61,14 +77,16 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	caps  capSet
-	imap  *imapserver.Server
+	imap  imapserver.Options // each connection's server has these
 	ids   atomic.Uint64
 	done  chan struct{} // closed by Close; ends Intercept delays
 	conns sync.WaitGroup
 
-	mu      sync.Mutex
-	closed  bool
-	tracked map[*trackedConn]struct{}
+	mu        sync.Mutex
+	closed    bool
+	tracked   map[*trackedConn]struct{}
+	listeners map[net.Listener]struct{}
+	serving   sync.WaitGroup // Serve loops
 }
 
 // NewServer returns a server for opts. It panics if opts.Store is nil, a
@@ -81,10 +99,11 @@ func NewServer(opts Options) *Server {
 		opts.AppendLimit = DefaultAppendLimit
 	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		done:    make(chan struct{}),
-		tracked: make(map[*trackedConn]struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		done:      make(chan struct{}),
+		tracked:   make(map[*trackedConn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
 	}
 	if s.log == nil {
 		s.log = slogx.Discard()
@@ -94,13 +113,13 @@ func NewServer(opts Options) *Server {
 	if !s.caps.hidden(capStartTLS) {
 		tlsConfig = opts.TLSConfig
 	}
-	s.imap = imapserver.New(&imapserver.Options{
+	s.imap = imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         s.caps.advertised(),
 		Logger:       printfLogger{s.log},
 		TLSConfig:    tlsConfig,
 		InsecureAuth: !opts.RequireTLS,
-	})
+	}
 	return s
 }
 
@@ -119,17 +138,91 @@ func (s *Server) TrackListener(ln net.Listener) net.Listener {
 
 // Serve accepts connections on ln until ln is closed or Close is called. It
 // returns nil after Close.
+//
+// Each connection is served by a go-imap server of its own (see
+// Options.Trace), whose Serve returns as soon as it has started the
+// connection's goroutine; the connection tracking waits for that
+// goroutine.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.closed {
+		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	if err := s.imap.Serve(&serveListener{Listener: ln, srv: s}); err != nil {
-		return fmt.Errorf("imapfront: serve: %w", err)
+	s.listeners[ln] = struct{}{}
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	sl := &serveListener{Listener: ln, srv: s}
+	var delay time.Duration
+	for {
+		c, err := sl.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("imapfront: accept failed; retrying", "err", err, "delay", delay)
+				select {
+				case <-time.After(delay):
+				case <-s.done:
+					return nil
+				}
+				continue
+			}
+			return fmt.Errorf("imapfront: serve: %w", err)
+		}
+		delay = 0
+		s.serveConn(c)
 	}
-	return nil
+}
+
+// serveConn starts c's goroutine on a go-imap server of its own.
+func (s *Server) serveConn(c net.Conn) {
+	opts := s.imap
+	if tc := trackedOf(c); tc != nil && s.opts.Trace != nil {
+		_, isTLS := c.(*tls.Conn)
+		opts.DebugWriter, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
+	}
+	_ = imapserver.New(&opts).Serve(&oneConnListener{c: c, addr: c.LocalAddr()})
+}
+
+// oneConnListener returns c once, then net.ErrClosed (which ends go-imap's
+// Serve quietly).
+type oneConnListener struct {
+	c    net.Conn
+	addr net.Addr
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	c := l.c
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	l.c = nil
+	return c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.addr }
+
+// connID numbers the session of conn: the number its connection got when
+// accepted, so that it matches Options.Trace.
+func (s *Server) connID(conn net.Conn) uint64 {
+	if tc := trackedOf(conn); tc != nil {
+		return tc.id
+	}
+	return s.ids.Add(1)
 }
 
 // Close closes every listener and connection and waits until every
@@ -145,16 +238,27 @@ func (s *Server) Close() error {
 	close(s.done)
 	s.mu.Unlock()
 
-	err := s.imap.Close()
-	// go-imap closes the connections it registered; a connection accepted
-	// but not yet registered is only known here, so close them all.
+	var err error
 	s.mu.Lock()
+	for ln := range s.listeners {
+		if cerr := ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+			err = cerr
+		}
+	}
 	for tc := range s.tracked {
 		_ = tc.Conn.Close() // the inner conn: the goroutine's own Close marks it done
 	}
 	s.mu.Unlock()
+	s.serving.Wait()
+	// A connection accepted while the loops stopped was tracked and is
+	// served; close the lot again.
+	s.mu.Lock()
+	for tc := range s.tracked {
+		_ = tc.Conn.Close()
+	}
+	s.mu.Unlock()
 	s.conns.Wait()
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil {
 		return fmt.Errorf("imapfront: close: %w", err)
 	}
 	return nil
@@ -167,7 +271,11 @@ func (s *Server) track(c net.Conn) (*trackedConn, bool) {
 	if s.closed {
 		return nil, false
 	}
-	tc := &trackedConn{Conn: c, srv: s}
+	tc := &trackedConn{Conn: c, srv: s, id: s.ids.Add(1)}
+	if d := s.opts.ReadTimeout; d > 0 {
+		// Bounds an IMAPS handshake, which go-imap starts without one.
+		_ = c.SetReadDeadline(time.Now().Add(d))
+	}
 	s.tracked[tc] = struct{}{}
 	s.conns.Add(1)
 	return tc, true
@@ -177,6 +285,9 @@ func (s *Server) untrack(tc *trackedConn) {
 	s.mu.Lock()
 	delete(s.tracked, tc)
 	s.mu.Unlock()
+	if tc.end != nil {
+		tc.end()
+	}
 	s.conns.Done()
 }
 

@@ -40,7 +40,7 @@ var (
 )
 
 func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	id := s.ids.Add(1)
+	id := s.connID(conn.NetConn())
 	sess := &session{
 		srv:  s,
 		conn: conn,

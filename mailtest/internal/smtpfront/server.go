@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +70,24 @@ type Options struct {
 	// "STARTTLS", "SMTPUTF8" or "AUTH". A hidden extension is not
 	// advertised in EHLO and its command or parameter is refused.
 	Disable []string
+	// Trace, if set, is called for each accepted connection, with the ID
+	// its session has (Command.SessionID, memstore.Envelope.SessionID),
+	// before anything is read or written; see Trace.
+	Trace func(sessionID, remoteAddr string, implicitTLS bool) Trace
+}
+
+// Trace is how a connection's protocol lines are recorded. Each
+// connection gets its own go-smtp server, so Debug sees the plaintext of
+// that connection alone, after STARTTLS too.
+type Trace struct {
+	// Debug gets go-smtp's debug stream: every read and write of the
+	// connection, in order, into one writer. Nil records nothing.
+	Debug io.Writer
+	// Note, if set, records a line of the server's own (a connection
+	// refused without a word).
+	Note func(text string)
+	// End, if set, is called once the connection's goroutines have ended.
+	End func()
 }
 
 // Hideable lists the extensions Options.Disable accepts. go-smtp always
@@ -138,14 +158,14 @@ func NewServer(opts Options) *Server {
 // Serve accepts plain connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
 	tl := s.track(ln, nil)
-	return s.serve(tl, tl)
+	return s.serve(inputListener{tl}, tl)
 }
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
 // Close. Connection tracking sits under TLS, so go-smtp sees *tls.Conn.
 func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
 	tl := s.track(ln, config)
-	return s.serve(tls.NewListener(tl, config), tl)
+	return s.serve(tls.NewListener(inputListener{tl}, config), tl)
 }
 
 // track wraps ln so Close can wait for its connections, and so connections
@@ -179,6 +199,7 @@ func (s *Server) track(ln net.Listener, tlsConfig *tls.Config) *conntrack.Listen
 				return
 			}
 		}
+		s.traceRefusal(c, tlsConfig, act)
 		s.refuse(c, tlsConfig, act)
 	}
 	return tl
@@ -195,11 +216,127 @@ func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	err := s.smtp.Serve(ln)
+	err := s.acceptLoop(ln)
 	if s.isClosed() {
 		return nil
 	}
 	return err
+}
+
+// acceptLoop hands each connection to a go-smtp server of its own (see
+// Trace). go-smtp's Serve returns as soon as it has started the
+// connection's goroutine, when it asks our one-connection listener for a
+// second one; Shutdown then waits for that goroutine, so Close still
+// returns only after every goroutine ended.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.opts.Logger.Warn("smtp: accept failed; retrying", "err", err, "delay", delay)
+				if !s.sleep(delay) {
+					return nil
+				}
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.serveConn(c)
+	}
+}
+
+// serveConn starts serving c on a go-smtp server of its own.
+func (s *Server) serveConn(c net.Conn) {
+	id := newSessionID()
+	var tr Trace
+	if s.opts.Trace != nil {
+		_, isTLS := c.(*tls.Conn)
+		tr = s.opts.Trace(id, addrString(c.RemoteAddr()), isTLS)
+	}
+	srv := s.connServer(id, tr.Debug)
+	_ = srv.Serve(&oneConnListener{c: c, addr: c.LocalAddr()}) // returns at once
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		_ = srv.Shutdown(context.Background()) // waits for the connection's goroutine
+		if tr.End != nil {
+			tr.End()
+		}
+	}()
+}
+
+// connServer returns a go-smtp server like s.smtp for one connection whose
+// session is id.
+func (s *Server) connServer(id string, debug io.Writer) *smtp.Server {
+	t := s.smtp
+	srv := smtp.NewServer(&backend{s: s, id: id})
+	srv.Domain = t.Domain
+	srv.MaxMessageBytes = t.MaxMessageBytes
+	srv.MaxRecipients = t.MaxRecipients
+	srv.TLSConfig = t.TLSConfig
+	srv.AllowInsecureAuth = t.AllowInsecureAuth
+	srv.EnableSMTPUTF8 = t.EnableSMTPUTF8
+	srv.ReadTimeout = t.ReadTimeout
+	srv.WriteTimeout = t.WriteTimeout
+	srv.ErrorLog = t.ErrorLog
+	if debug != nil {
+		srv.Debug = debug
+	}
+	return srv
+}
+
+// errOneConn ends go-smtp's accept loop after its one connection.
+var errOneConn = errors.New("smtpfront: one connection per server")
+
+// oneConnListener returns c once, then errOneConn.
+type oneConnListener struct {
+	c    net.Conn
+	addr net.Addr
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	c := l.c
+	if c == nil {
+		return nil, errOneConn
+	}
+	l.c = nil
+	return c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.addr }
+
+// traceRefusal records a connection turned away before go-smtp saw it.
+func (s *Server) traceRefusal(c net.Conn, tlsConfig *tls.Config, act *Action) {
+	if s.opts.Trace == nil {
+		return
+	}
+	tr := s.opts.Trace(newSessionID(), addrString(c.RemoteAddr()), tlsConfig != nil)
+	switch {
+	case act == nil:
+		act = &Action{Code: 421, EnhancedCode: [3]int{4, 7, 0}, Text: "Too many connections, try again later"}
+		fallthrough
+	case !act.Drop:
+		line := strconv.Itoa(act.Code)
+		if act.EnhancedCode != [3]int{} {
+			line += fmt.Sprintf(" %d.%d.%d", act.EnhancedCode[0], act.EnhancedCode[1], act.EnhancedCode[2])
+		}
+		if tr.Debug != nil {
+			_, _ = io.WriteString(tr.Debug, line+" "+act.Text+"\r\n")
+		}
+	case tr.Note != nil:
+		tr.Note("<connection dropped by a CONNECT fault>")
+	}
+	if tr.End != nil {
+		tr.End()
+	}
 }
 
 func (s *Server) isClosed() bool {

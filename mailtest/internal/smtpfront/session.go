@@ -22,6 +22,7 @@ var (
 	errOverQuota    = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 	errTooLarge     = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message exceeds size limit"}
 	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errBadSender    = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	errStoreFailed  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
 	errRateLimited  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Sending rate exceeded, try again later"}
 	// errDropped is returned after a fault closed the connection; go-smtp
@@ -29,15 +30,23 @@ var (
 	errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection dropped by a test fault"}
 )
 
-type backend struct{ s *Server }
+// backend serves one connection (see Server.serveConn): id is the ID of
+// its session, kept across STARTTLS and repeated EHLO.
+type backend struct {
+	s  *Server
+	id string
+}
 
 // NewSession starts the state of one SMTP connection (after HELO/EHLO).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
+	if b.id == "" {
+		b.id = newSessionID()
+	}
 	ss := &session{
 		s:      b.s,
 		conn:   c,
-		id:     newSessionID(),
+		id:     b.id,
 		helo:   c.Hostname(),
 		tls:    isTLS,
 		remote: addrString(c.Conn().RemoteAddr()),
@@ -87,6 +96,8 @@ type session struct {
 
 	from  string
 	rcpts []string
+
+	bdat bdatTracker
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -134,8 +145,12 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.bdat.wait()
 	if err := ss.intercept("MAIL", from); err != nil {
 		return err
+	}
+	if hasControl(from) {
+		return errBadSender
 	}
 	if ss.s.opts.RequireAuth && ss.auth == "" {
 		return errAuthRequired
@@ -151,7 +166,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if strings.TrimSpace(to) == "" {
+	if strings.TrimSpace(to) == "" || hasControl(to) {
 		return errBadAddress
 	}
 	if err := ss.intercept("RCPT", to); err != nil {
@@ -170,6 +185,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
+	ss.bdat.started(r)
 	var buf bytes.Buffer
 	if !ss.s.opts.NoTraceHeaders {
 		ss.writeTrace(&buf)
@@ -181,6 +197,11 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		// The client vanished or sent garbage mid-DATA: store nothing.
 		return fmt.Errorf("smtpfront: reading DATA: %w", err)
+	}
+	if _, isBDAT := r.(*io.PipeReader); isBDAT && inputEnded(ss.conn.Conn()) {
+		// The client vanished inside the last BDAT chunk: go-smtp ends the
+		// message cleanly all the same (see inputConn). Store nothing.
+		return fmt.Errorf("smtpfront: reading BDAT: %w", io.ErrUnexpectedEOF)
 	}
 	act := ss.s.intercept(Command{Name: "DATA", SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote})
 	if act != nil && !act.Drop {
@@ -211,6 +232,13 @@ func (ss *session) Data(r io.Reader) error {
 		return errStoreFailed
 	}
 	return nil
+}
+
+// hasControl reports whether an address holds a control character (NUL,
+// ESC, ...), which go-smtp lets through; no valid address has one, and it
+// would end up in user names, mailbox views and logs.
+func hasControl(addr string) bool {
+	return strings.IndexFunc(addr, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
 }
 
 // writeTrace writes the trace fields (RFC 5321 §4.4) the server prepends:
