@@ -81,6 +81,16 @@
 // extensions (WithoutIMAPCapability, WithoutSMTPExtension,
 // WithoutPOP3Capability) so applications can test their fallbacks.
 //
+// # Transcripts
+//
+// Every session's protocol lines are kept, in both directions, with
+// timestamps, passwords and AUTH data masked and message bodies summarised
+// as one line. When a test fails, NewServer's cleanup writes the
+// transcripts to the test log. Transcripts returns them on demand, and
+// Transcript(msg.Envelope().SessionID) finds the SMTP session that
+// delivered a message. WithTranscriptLog logs each finished session (the
+// dev server's -v); WithTranscripts(false) turns recording off.
+//
 // # TLS
 //
 // A certificate for localhost, 127.0.0.1 and ::1 is generated once per

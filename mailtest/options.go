@@ -33,6 +33,7 @@ type config struct {
 	rateN            int
 	rateWindow       time.Duration
 	hideIMAP         []string
+	imapIdleTimeout  time.Duration
 	hideSMTP         []string
 	hidePOP3         []string
 	noTranscripts    bool
@@ -52,6 +53,7 @@ func defaultConfig() config {
 		domain:          "localhost",
 		readTimeout:     time.Minute,
 		idleTimeout:     10 * time.Minute,
+		imapIdleTimeout: 30 * time.Minute,
 	}
 }
 
@@ -167,9 +169,11 @@ func WithDomain(domain string) Option {
 }
 
 // WithTimeouts sets the per-command read deadline and the idle timeout of
-// every session (defaults: 1 minute and 10 minutes).
+// every session. The defaults are the RFC minimums for autologout: a
+// 1-minute read deadline, and an idle timeout of 10 minutes for SMTP and
+// POP3 (RFC 1939 §3) and 30 minutes for IMAP (RFC 3501 §5.4).
 func WithTimeouts(read, idle time.Duration) Option {
-	return func(c *config) { c.readTimeout, c.idleTimeout = read, idle }
+	return func(c *config) { c.readTimeout, c.idleTimeout, c.imapIdleTimeout = read, idle, idle }
 }
 
 // WithoutAddressFaults turns off the recipient-address convention, under

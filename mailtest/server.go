@@ -163,7 +163,7 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		Intercept:      s.imapIntercept,
 		MaxConnections: cfg.maxConnections,
 		ReadTimeout:    cfg.readTimeout,
-		IdleTimeout:    cfg.idleTimeout,
+		IdleTimeout:    cfg.imapIdleTimeout,
 		Trace:          s.imapTraceFunc(),
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
