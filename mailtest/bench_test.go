@@ -320,11 +320,26 @@ func BenchmarkStartup(b *testing.B) {
 //   - conns=8: eight reused connections each, sending concurrently.
 //   - sendmail: a new connection per message with net/smtp.SendMail
 //     (EHLO, MAIL, RCPT, DATA, QUIT).
+//
+// Each runs with transcripts off (New's default) and on (NewServer's
+// default), which costs a few percent.
 func BenchmarkSMTPIngest(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opt  mailtest.Option
+	}{
+		{"transcripts=off", mailtest.WithTranscripts(false)},
+		{"transcripts=on", mailtest.WithTranscripts(true)},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchIngest(b, tc.opt) })
+	}
+}
+
+func benchIngest(b *testing.B, opt mailtest.Option) {
 	msg := benchMessage(1024, "ingest")
 
 	b.Run("conns=1", func(b *testing.B) {
-		srv := benchServer(b)
+		srv := benchServer(b, opt)
 		ceilAddr, be := discardSMTP(b)
 		ours := benchSMTPClient(b, srv.SMTPAddr())
 		ceil := benchSMTPClient(b, ceilAddr)
@@ -350,7 +365,7 @@ func BenchmarkSMTPIngest(b *testing.B) {
 
 	b.Run("conns=8", func(b *testing.B) {
 		const conns, round = 8, 256
-		srv := benchServer(b)
+		srv := benchServer(b, opt)
 		ceilAddr, be := discardSMTP(b)
 		ours := make([]*smtp.Client, conns)
 		ceil := make([]*smtp.Client, conns)
@@ -381,7 +396,7 @@ func BenchmarkSMTPIngest(b *testing.B) {
 	})
 
 	b.Run("sendmail", func(b *testing.B) {
-		srv := benchServer(b)
+		srv := benchServer(b, opt)
 		ceilAddr, be := discardSMTP(b)
 		pt := newPairTimer(32)
 		b.SetBytes(int64(len(msg)))

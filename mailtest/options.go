@@ -37,6 +37,7 @@ type config struct {
 	hideSMTP         []string
 	hidePOP3         []string
 	noTranscripts    bool
+	transcriptsSet   bool // by WithTranscripts or WithTranscriptLog
 	transcriptLog    *slog.Logger
 }
 

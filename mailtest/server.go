@@ -114,6 +114,9 @@ func New(opts ...Option) (*Server, error) {
 	if cfg.logger == nil {
 		cfg.logger = slogx.Discard()
 	}
+	if !cfg.transcriptsSet {
+		cfg.noTranscripts = true // nothing would read them; see WithTranscripts
+	}
 	return start(cfg, nil)
 }
 

@@ -66,11 +66,14 @@ func (t Transcript) String() string {
 	return b.String()
 }
 
-// WithTranscripts says whether the server keeps session transcripts (on by
-// default): see Transcript, Server.Transcripts and NewServer. Off, no
-// protocol line is recorded.
+// WithTranscripts says whether the server keeps session transcripts: see
+// Transcript, Server.Transcripts and NewServer. They are on by default for
+// NewServer, whose cleanup shows them when a test fails, and off by
+// default for New, where nothing reads them unless asked (WithTranscriptLog
+// turns them on); recording costs a few percent of SMTP throughput. Off,
+// no protocol line is recorded.
 func WithTranscripts(on bool) Option {
-	return func(c *config) { c.noTranscripts = !on }
+	return func(c *config) { c.noTranscripts, c.transcriptsSet = !on, true }
 }
 
 // WithTranscriptLog logs each session's transcript to l, at level Info,
@@ -78,7 +81,12 @@ func WithTranscripts(on bool) Option {
 // line whose message is the line ("C: ..." or "S: ..."), each with the
 // session's ID. The dev server's -v flag uses it.
 func WithTranscriptLog(l *slog.Logger) Option {
-	return func(c *config) { c.transcriptLog = l }
+	return func(c *config) {
+		c.transcriptLog = l
+		if l != nil {
+			c.noTranscripts, c.transcriptsSet = false, true
+		}
+	}
 }
 
 // Transcripts returns the transcripts of the server's recent sessions

@@ -10,7 +10,8 @@ import (
 // benchMsg returns a CRLF message of exactly size bytes.
 func benchMsg(size, n int) []byte {
 	head := fmt.Sprintf("Subject: bench %d\r\nFrom: a@example.com\r\n\r\n", n)
-	body := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-_\r\n"), size/68+1)
+	line := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-_\r\n")
+	body := bytes.Repeat(line, size/len(line)+1) // head + body > size, so the cut below stays in bounds
 	raw := append([]byte(head), body...)[:size-2]
 	return append(raw, "\r\n"...)
 }

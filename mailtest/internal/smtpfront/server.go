@@ -216,7 +216,14 @@ func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	err := s.acceptLoop(ln)
+	var err error
+	if s.opts.Trace == nil {
+		// Without transcripts one go-smtp server serves every connection,
+		// which saves a server and a goroutine per connection.
+		err = s.smtp.Serve(ln)
+	} else {
+		err = s.acceptLoop(ln)
+	}
 	if s.isClosed() {
 		return nil
 	}

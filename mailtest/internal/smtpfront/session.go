@@ -40,13 +40,15 @@ type backend struct {
 // NewSession starts the state of one SMTP connection (after HELO/EHLO).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	if b.id == "" {
-		b.id = newSessionID()
+	id := b.id
+	if id == "" {
+		// The shared server (no transcripts): one ID per session.
+		id = newSessionID()
 	}
 	ss := &session{
 		s:      b.s,
 		conn:   c,
-		id:     b.id,
+		id:     id,
 		helo:   c.Hostname(),
 		tls:    isTLS,
 		remote: addrString(c.Conn().RemoteAddr()),

@@ -147,12 +147,20 @@ type Session struct {
 	start    time.Time
 
 	mu      sync.Mutex
-	head    []Line // the first limits.Lines/4 lines
-	tail    []Line // ring of the most recent lines
-	next    int    // next slot of tail once it is full
-	omitted int    // lines pushed out of tail
-	cut     bool   // some line was cut at LineBytes
+	head    []headLine // the first limits.Lines/4 lines, text in arena
+	arena   []byte     // text of head lines, so recording a line does not allocate
+	tail    []Line     // ring of the most recent lines
+	next    int        // next slot of tail once it is full
+	omitted int        // lines pushed out of tail
+	cut     bool       // some line was cut at LineBytes
 	ended   bool
+}
+
+// headLine is a Line whose text lives in Session.arena.
+type headLine struct {
+	time       time.Time
+	fromClient bool
+	off, n     int
 }
 
 // ID returns the session's ID.
@@ -177,15 +185,50 @@ func (s *Session) add(fromClient bool, text string, full int) {
 		text = cutText(text, max, len(text))
 		cut = true
 	}
-	l := Line{Time: now, FromClient: fromClient, Text: text}
-	headMax := s.r.limits.Lines / 4
-	tailMax := s.r.limits.Lines - headMax - 1 // one line for the omission marker
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cut = s.cut || cut
+	s.store(now, fromClient, text, nil)
+}
+
+// addBytes is add for a line held in a buffer the caller reuses: the bytes
+// are copied into the session's arena, so the common case allocates
+// nothing per line.
+func (s *Session) addBytes(fromClient bool, text []byte) {
+	if len(text) > s.r.limits.LineBytes {
+		s.add(fromClient, string(text[:s.r.limits.LineBytes]), len(text))
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store(now, fromClient, "", text)
+}
+
+// store keeps a line given as text or, if b is not nil, as bytes. Callers
+// hold s.mu.
+func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
+	headMax := s.r.limits.Lines / 4
+	tailMax := s.r.limits.Lines - headMax - 1 // one line for the omission marker
+	if len(s.head) < headMax {
+		if s.head == nil {
+			s.head = make([]headLine, 0, 32)
+			s.arena = make([]byte, 0, 2048)
+		}
+		off := len(s.arena)
+		if b != nil {
+			s.arena = append(s.arena, b...)
+		} else {
+			s.arena = append(s.arena, text...)
+		}
+		s.head = append(s.head, headLine{time: now, fromClient: fromClient, off: off, n: len(s.arena) - off})
+		return
+	}
+	if b != nil {
+		text = string(b)
+	}
+	l := Line{Time: now, FromClient: fromClient, Text: text}
 	switch {
-	case len(s.head) < headMax:
-		s.head = append(s.head, l)
 	case len(s.tail) < tailMax:
 		s.tail = append(s.tail, l)
 	default:
@@ -230,7 +273,9 @@ func (s *Session) Snapshot() Snapshot {
 		n++
 	}
 	snap.Lines = make([]Line, 0, n)
-	snap.Lines = append(snap.Lines, s.head...)
+	for _, h := range s.head {
+		snap.Lines = append(snap.Lines, Line{Time: h.time, FromClient: h.fromClient, Text: string(s.arena[h.off : h.off+h.n])})
+	}
 	if s.omitted > 0 {
 		snap.Lines = append(snap.Lines, Line{Time: s.tail[s.next].Time, Text: "<" + strconv.Itoa(s.omitted) + " lines omitted>"})
 	}

@@ -121,7 +121,7 @@ func (w *SMTP) server(p []byte) {
 		if len(text) > w.max {
 			w.s.add(false, string(text[:w.max]), len(text))
 		} else {
-			w.s.Add(false, string(text))
+			w.s.addBytes(false, text)
 		}
 	}
 }
