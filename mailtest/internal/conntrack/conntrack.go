@@ -138,3 +138,26 @@ func Refuse(c net.Conn, tlsConfig *tls.Config, line string) {
 	c.SetWriteDeadline(deadline)
 	io.WriteString(c, line+"\r\n")
 }
+
+// OneConn returns a listener that hands out c once and then fails with
+// net.ErrClosed. The front-ends give each connection a protocol-library
+// server of its own (so each has its own debug writer); that server's
+// Serve returns as soon as it has started the connection's goroutine.
+func OneConn(c net.Conn) net.Listener { return &oneConn{c: c, addr: c.LocalAddr()} }
+
+type oneConn struct {
+	c    net.Conn
+	addr net.Addr
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	c := l.c
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	l.c = nil
+	return c, nil
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.addr }

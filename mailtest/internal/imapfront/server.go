@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
 	"github.com/mailrig/mailrig/memstore"
 )
@@ -194,27 +195,8 @@ func (s *Server) serveConn(c net.Conn) {
 		_, isTLS := c.(*tls.Conn)
 		opts.DebugWriter, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
 	}
-	_ = imapserver.New(&opts).Serve(&oneConnListener{c: c, addr: c.LocalAddr()})
+	_ = imapserver.New(&opts).Serve(conntrack.OneConn(c))
 }
-
-// oneConnListener returns c once, then net.ErrClosed (which ends go-imap's
-// Serve quietly).
-type oneConnListener struct {
-	c    net.Conn
-	addr net.Addr
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	c := l.c
-	if c == nil {
-		return nil, net.ErrClosed
-	}
-	l.c = nil
-	return c, nil
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.addr }
 
 // connID numbers the session of conn: the number its connection got when
 // accepted, so that it matches Options.Trace.

@@ -268,7 +268,7 @@ func (s *Server) serveConn(c net.Conn) {
 		tr = s.opts.Trace(id, addrString(c.RemoteAddr()), isTLS)
 	}
 	srv := s.connServer(id, tr.Debug)
-	_ = srv.Serve(&oneConnListener{c: c, addr: c.LocalAddr()}) // returns at once
+	_ = srv.Serve(conntrack.OneConn(c)) // returns at once
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
@@ -298,27 +298,6 @@ func (s *Server) connServer(id string, debug io.Writer) *smtp.Server {
 	}
 	return srv
 }
-
-// errOneConn ends go-smtp's accept loop after its one connection.
-var errOneConn = errors.New("smtpfront: one connection per server")
-
-// oneConnListener returns c once, then errOneConn.
-type oneConnListener struct {
-	c    net.Conn
-	addr net.Addr
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	c := l.c
-	if c == nil {
-		return nil, errOneConn
-	}
-	l.c = nil
-	return c, nil
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.addr }
 
 // traceRefusal records a connection turned away before go-smtp saw it.
 func (s *Server) traceRefusal(c net.Conn, tlsConfig *tls.Config, act *Action) {
