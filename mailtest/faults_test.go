@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 	"github.com/mailrig/mailrig/mailtest"
 )
@@ -235,4 +236,41 @@ func TestMaxConnectionsIMAPAndPOP3(t *testing.T) {
 		}
 		first.Close()
 	}
+}
+
+// TestFailedLoginDelay: every protocol waits before it answers a wrong
+// password, and only then.
+func TestFailedLoginDelay(t *testing.T) {
+	t.Parallel()
+	const delay = 150 * time.Millisecond
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithFailedLoginDelay(delay))
+	timed := func(name string, f func()) time.Duration {
+		start := time.Now()
+		f()
+		return time.Since(start)
+	}
+	s := dialSMTP(t, srv.SMTPAddr())
+	s.expect("EHLO client.example", "250")
+	p := dialPOP3(t, srv.POP3Addr(), nil)
+	p.cmd("USER bob@example.com", "+OK")
+	checks := map[string]func(){
+		"SMTP": func() { s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00wrong"), "535 5.7.8") },
+		"POP3": func() { p.cmd("PASS wrong", "-ERR [AUTH]") },
+		"IMAP": func() {
+			c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Login("bob@example.com", "wrong").Wait(); err == nil {
+				t.Error("IMAP login with a wrong password succeeded")
+			}
+		},
+	}
+	for name, f := range checks {
+		if d := timed(name, f); d < delay {
+			t.Errorf("%s answered a wrong password after %s, want ≥ %s", name, d, delay)
+		}
+	}
+	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "235 2.0.0")
 }

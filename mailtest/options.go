@@ -34,6 +34,7 @@ type config struct {
 	rateWindow       time.Duration
 	hideIMAP         []string
 	imapIdleTimeout  time.Duration
+	failedAuthDelay  time.Duration
 	hideSMTP         []string
 	hidePOP3         []string
 	noTranscripts    bool
@@ -227,4 +228,12 @@ func WithoutSMTPExtension(names ...string) Option {
 // is left out of CAPA and its commands are answered "-ERR unknown command".
 func WithoutPOP3Capability(names ...string) Option {
 	return func(c *config) { c.hidePOP3 = append(c.hidePOP3, names...) }
+}
+
+// WithFailedLoginDelay makes every protocol wait d before it answers a
+// failed login (SMTP AUTH, IMAP LOGIN/AUTHENTICATE, POP3 PASS/APOP/AUTH),
+// as servers do to slow down password guessing, so an application's
+// timeouts can be tested against it. There is no delay by default.
+func WithFailedLoginDelay(d time.Duration) Option {
+	return func(c *config) { c.failedAuthDelay = d }
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/memstore"
@@ -13,31 +14,46 @@ import (
 
 // pop3Backend lets the POP3 front-end see each user's INBOX as a maildrop.
 type pop3Backend struct {
-	store    *memstore.Store
-	markSeen bool
+	store     *memstore.Store
+	markSeen  bool
+	failDelay time.Duration // before a failed login is answered
 }
 
-func (b *pop3Backend) Login(_ context.Context, username, password string, _ pop3.ConnInfo) (pop3.Maildrop, error) {
+// failed waits the failed-login delay (cut short when the server closes)
+// and returns pop3.ErrAuthFailed joined with the cause.
+func (b *pop3Backend) failed(ctx context.Context, cause error) error {
+	if b.failDelay > 0 {
+		t := time.NewTimer(b.failDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	return errors.Join(pop3.ErrAuthFailed, cause)
+}
+
+func (b *pop3Backend) Login(ctx context.Context, username, password string, _ pop3.ConnInfo) (pop3.Maildrop, error) {
 	u, err := b.store.Authenticate(username, password)
 	if err != nil {
-		return nil, errors.Join(pop3.ErrAuthFailed, err)
+		return nil, b.failed(ctx, err)
 	}
 	return b.open(u)
 }
 
-func (b *pop3Backend) LoginAPOP(_ context.Context, username, timestamp, digest string, _ pop3.ConnInfo) (pop3.Maildrop, error) {
+func (b *pop3Backend) LoginAPOP(ctx context.Context, username, timestamp, digest string, _ pop3.ConnInfo) (pop3.Maildrop, error) {
 	u, ok := b.store.User(username)
 	if !ok {
-		return nil, pop3.ErrAuthFailed
+		return nil, b.failed(ctx, nil)
 	}
 	password, ok := u.Password()
 	if !ok {
-		return nil, pop3.ErrAuthFailed
+		return nil, b.failed(ctx, nil)
 	}
 	sum := md5.Sum([]byte(timestamp + password))
 	want := hex.EncodeToString(sum[:])
 	if subtle.ConstantTimeCompare([]byte(want), []byte(digest)) != 1 {
-		return nil, pop3.ErrAuthFailed
+		return nil, b.failed(ctx, nil)
 	}
 	return b.open(u)
 }

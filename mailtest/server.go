@@ -145,7 +145,7 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 	smtpOpts.Trace, submissionOpts.Trace = s.smtpTrace(SMTP), s.smtpTrace(Submission)
 	s.smtp = smtpfront.NewServer(smtpOpts)
 	s.submission = smtpfront.NewServer(submissionOpts)
-	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen}, pop3.Options{
+	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedAuthDelay}, pop3.Options{
 		TLSConfig:   s.tlsServer,
 		RequireTLS:  cfg.requireTLS,
 		Hostname:    cfg.domain,
@@ -157,17 +157,18 @@ func start(cfg config, tb testing.TB) (*Server, error) {
 		Disable:     cfg.hidePOP3,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
-		Store:          store,
-		AppendLimit:    uint32(min(cfg.maxMessageBytes, 1<<32-1)),
-		TLSConfig:      s.tlsServer,
-		RequireTLS:     cfg.requireTLS,
-		Logger:         s.log.With("protocol", "imap"),
-		Disable:        cfg.hideIMAP,
-		Intercept:      s.imapIntercept,
-		MaxConnections: cfg.maxConnections,
-		ReadTimeout:    cfg.readTimeout,
-		IdleTimeout:    cfg.imapIdleTimeout,
-		Trace:          s.imapTraceFunc(),
+		Store:           store,
+		AppendLimit:     uint32(min(cfg.maxMessageBytes, 1<<32-1)),
+		TLSConfig:       s.tlsServer,
+		RequireTLS:      cfg.requireTLS,
+		Logger:          s.log.With("protocol", "imap"),
+		Disable:         cfg.hideIMAP,
+		Intercept:       s.imapIntercept,
+		MaxConnections:  cfg.maxConnections,
+		FailedAuthDelay: cfg.failedAuthDelay,
+		ReadTimeout:     cfg.readTimeout,
+		IdleTimeout:     cfg.imapIdleTimeout,
+		Trace:           s.imapTraceFunc(),
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
@@ -226,6 +227,7 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		Intercept:         s.smtpIntercept,
 		MaxConnections:    s.cfg.maxConnections,
 		Disable:           s.cfg.hideSMTP,
+		FailedAuthDelay:   s.cfg.failedAuthDelay,
 	}
 	if s.rate != nil {
 		o.RateLimit = s.rate.allow

@@ -54,6 +54,9 @@ type Options struct {
 	// and with Name "CONNECT" before the greeting; a non-nil Action
 	// replaces or delays the command. See Action.
 	Intercept func(Command) *Action
+	// FailedAuthDelay is waited before a failed LOGIN or AUTHENTICATE is
+	// answered, to slow down password guessing.
+	FailedAuthDelay time.Duration
 	// MaxConnections limits open connections; beyond it a client is
 	// greeted with "* BYE [UNAVAILABLE]" and closed. 0 means no limit.
 	MaxConnections int
@@ -271,6 +274,19 @@ func (s *Server) untrack(tc *trackedConn) {
 		tc.end()
 	}
 	s.conns.Done()
+}
+
+// sleep waits d, or less if the server closes.
+func (s *Server) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	}
 }
 
 // open returns the number of connections being served.

@@ -132,6 +132,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 			return smtp.ErrAuthFailed
 		}
 		if _, err := ss.s.opts.Store.Authenticate(username, password); err != nil {
+			ss.s.sleep(ss.s.opts.FailedAuthDelay)
 			return smtp.ErrAuthFailed
 		}
 		ss.auth = username
