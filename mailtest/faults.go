@@ -58,6 +58,7 @@ type Fault struct {
 	DropAfterBytes int64
 }
 
+// String describes the fault, as transcripts and logs show it.
 func (f Fault) String() string {
 	s := fmt.Sprintf("%s %s", f.Protocol, f.Command)
 	if f.Arg != "" {

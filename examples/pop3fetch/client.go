@@ -19,6 +19,7 @@ type Error struct {
 	Text    string // the reply after "-ERR ", e.g. "[AUTH] invalid credentials"
 }
 
+// Error reports the command and the server's text (never a password).
 func (e *Error) Error() string { return "pop3: " + e.Command + ": " + e.Text }
 
 // Client is a minimal POP3 client (RFC 1939): just the commands a mail

@@ -55,10 +55,12 @@ type PermanentError struct {
 	Err      error // the cause, usually a *textproto.Error
 }
 
+// Error says how many attempts were made and why the last was refused.
 func (e *PermanentError) Error() string {
 	return fmt.Sprintf("retry: refused for good after %d attempt(s): %v", e.Attempts, e.Err)
 }
 
+// Unwrap returns the server's reply, so errors.As finds its code.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // ExhaustedError is returned when every attempt failed temporarily.
@@ -67,10 +69,12 @@ type ExhaustedError struct {
 	Err      error // the last attempt's error
 }
 
+// Error says how many attempts were made and why the last failed.
 func (e *ExhaustedError) Error() string {
 	return fmt.Sprintf("retry: gave up after %d attempt(s): %v", e.Attempts, e.Err)
 }
 
+// Unwrap returns the last attempt's error.
 func (e *ExhaustedError) Unwrap() error { return e.Err }
 
 // Send sends msg from from to every address in to, in one SMTP
