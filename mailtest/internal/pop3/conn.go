@@ -67,7 +67,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	_, _ = rand.Read(b[:])                   // never fails (crypto/rand panics instead)
 	id := "pop3-" + hex.EncodeToString(b[:]) // named like smtp-… and imap-…
 	ctx, cancel := context.WithCancel(srv.ctx)
 	s := &session{
