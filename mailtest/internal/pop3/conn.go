@@ -67,8 +67,9 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	var b [8]byte
-	_, _ = rand.Read(b[:])                   // never fails (crypto/rand panics instead)
-	id := "pop3-" + hex.EncodeToString(b[:]) // named like smtp-… and imap-…
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	// Named like the smtp-… and imap-… sessions of the other front-ends.
+	id := "pop3-" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithCancel(srv.ctx)
 	s := &session{
 		srv:    srv,
