@@ -3,7 +3,7 @@ package mailtest_test
 // Performance benchmarks, each measured against a ceiling in the same run.
 //
 // Where a target is a ratio, the benchmark alternates between mailtest and
-// the ceiling inside one loop (as imapfront's BenchmarkFetch5000 does), so
+// the ceiling inside one loop (as imapfront's BenchmarkFetch does), so
 // both see the same machine load, and reports both rates (from the total
 // times) and their ratio as the median over blocks of alternating runs
 // (see pairTimer), which a burst of load from another process cannot

@@ -20,7 +20,7 @@ type (
 // Fetch answers FETCH and UID FETCH. A non-PEEK body section in a
 // read-write mailbox sets \Seen first, and the response then carries the
 // new FLAGS.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	sel := s.sel
 	name := "FETCH"
 	if isUIDSet(numSet) && !imap.IsSearchRes(numSet) {
@@ -57,6 +57,15 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		withFlags = true
 	}
 
+	if len(idx) > 1 && s.tc != nil {
+		// One write per ~64 KiB instead of one per message.
+		s.tc.cork()
+		defer func() {
+			if uerr := s.tc.uncork(); uerr != nil && err == nil {
+				err = fmt.Errorf("imapfront: write FETCH response: %w", uerr)
+			}
+		}()
+	}
 	rev2 := s.rev2()
 	for _, i := range idx {
 		e := &sel.entries[i]

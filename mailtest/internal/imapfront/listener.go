@@ -41,6 +41,65 @@ type trackedConn struct {
 	once          sync.Once
 	id            uint64 // Command.ConnID of its session
 	end           func() // Options.Trace's, called when untracked
+
+	// While corked (see cork), wbuf collects what go-imap writes; wmu
+	// guards it, since IDLE writes from a second goroutine.
+	wmu  sync.Mutex
+	wbuf []byte
+}
+
+// corkSize is the most a corked connection holds before writing.
+const corkSize = 64 << 10
+
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, corkSize); return &b }}
+
+// cork makes the connection collect writes until uncork, sending them in
+// chunks of about corkSize. go-imap flushes after every response, so a
+// FETCH of many messages otherwise costs a write system call (and a wake-up
+// of the reader) per message. Only the session's goroutine corks, and it
+// uncorks before the command's tagged reply.
+func (c *trackedConn) cork() {
+	c.wmu.Lock()
+	if c.wbuf == nil {
+		c.wbuf = (*corkBufs.Get().(*[]byte))[:0]
+	}
+	c.wmu.Unlock()
+}
+
+// uncork sends what the connection holds and ends cork.
+func (c *trackedConn) uncork() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wbuf == nil {
+		return nil
+	}
+	var err error
+	if len(c.wbuf) > 0 {
+		_, err = c.Conn.Write(c.wbuf)
+	}
+	b := c.wbuf[:0]
+	corkBufs.Put(&b)
+	c.wbuf = nil
+	return err
+}
+
+// Write sends p, or while corked adds it to the buffer; when p does not
+// fit, the buffer and p go out together in one writev, p uncopied.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wbuf == nil {
+		return c.Conn.Write(p)
+	}
+	if len(p) <= cap(c.wbuf)-len(c.wbuf) {
+		c.wbuf = append(c.wbuf, p...)
+		return len(p), nil
+	}
+	held := int64(len(c.wbuf))
+	bufs := net.Buffers{c.wbuf, p}
+	n, err := bufs.WriteTo(c.Conn)
+	c.wbuf = c.wbuf[:0]
+	return int(max(n-held, 0)), err
 }
 
 // idleDeadline tells go-imap's wait for the next command (or for DONE),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,12 +44,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil, imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeCannot, "%s is not supported", m.unsupported)
 	}
 
-	var hits []int
-	for i := range sel.entries {
-		if m.match(i, criteria) {
-			hits = append(hits, i)
-		}
-	}
+	hits := m.matches(criteria)
 
 	data := &imap.SearchData{Count: uint32(len(hits))}
 	num := func(i int) uint32 {
@@ -155,6 +151,27 @@ func (m *matcher) check(c *imap.SearchCriteria) {
 		m.check(&or[0])
 		m.check(&or[1])
 	}
+}
+
+// matches returns the indexes of the entries that match c, in order.
+func (m *matcher) matches(c *imap.SearchCriteria) []int {
+	if reflect.ValueOf(c).Elem().IsZero() {
+		// SEARCH ALL, or no key at all: every message, without asking
+		// match for each. IsZero, unlike a list of fields, cannot miss a
+		// criterion a newer go-imap adds.
+		hits := make([]int, len(m.sel.entries))
+		for i := range hits {
+			hits[i] = i
+		}
+		return hits
+	}
+	var hits []int
+	for i := range m.sel.entries {
+		if m.match(i, c) {
+			hits = append(hits, i)
+		}
+	}
+	return hits
 }
 
 func (m *matcher) match(i int, c *imap.SearchCriteria) bool {
@@ -329,13 +346,14 @@ func lowerASCII(c byte) byte {
 // every message that has the field. It reads memstore's parsed header.
 func matchHeader(msg *memstore.Message, key, value string) bool {
 	h := msg.Header()
-	if !h.Has(key) {
+	values := h.Values(key) // nil when the field is absent
+	if len(values) == 0 {
 		return false
 	}
 	if value == "" {
 		return true
 	}
-	for _, v := range h.Values(key) {
+	for _, v := range values {
 		if strings.Contains(v, "=?") {
 			if dec, err := wordDecoder.DecodeHeader(v); err == nil {
 				v = dec
