@@ -2,9 +2,11 @@ package mailtest_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	netsmtp "net/smtp"
 	"strings"
 	"testing"
 	"time"
@@ -214,9 +216,173 @@ func TestCapabilitySwitches(t *testing.T) {
 	p.cmd("TOP 1 0", "-ERR")
 	p.cmd("STAT", "+OK 0 0")
 
-	if _, err := mailtest.New(mailtest.WithoutSMTPExtension("PIPELINING")); err == nil {
-		t.Error("hiding PIPELINING was accepted; go-smtp cannot hide it")
+	if _, err := mailtest.New(mailtest.WithoutSMTPExtension("ENHANCEDSTATUSCODES")); err == nil {
+		t.Error("hiding ENHANCEDSTATUSCODES was accepted")
 	}
+
+	// The extensions go-smtp always advertises: hidden on every listener,
+	// before and after STARTTLS, and refused.
+	hidden := []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
+	srv = mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutSMTPExtension(hidden...))
+	tlsConfig := srv.ClientTLSConfig()
+	checkEHLO := func(where string, c *smtp.Client) {
+		t.Helper()
+		if err := c.Hello("client.example"); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		for _, ext := range hidden {
+			if ok, _ := c.Extension(ext); ok {
+				t.Errorf("%s still advertises %s", where, ext)
+			}
+		}
+		if ok, _ := c.Extension("ENHANCEDSTATUSCODES"); !ok {
+			t.Errorf("%s does not advertise ENHANCEDSTATUSCODES", where)
+		}
+	}
+	c, err = smtp.Dial(srv.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEHLO("SMTP", c)
+	c.Close()
+	c, err = smtp.Dial(srv.SubmissionAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEHLO("submission before STARTTLS", c)
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		t.Error("submission does not advertise STARTTLS")
+	}
+	c.Close()
+	c, err = smtp.DialStartTLS(srv.SubmissionAddr(), tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEHLO("submission after STARTTLS", c)
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("submission advertises STARTTLS under TLS")
+	}
+	if ok, _ := c.Extension("AUTH"); !ok {
+		t.Error("submission does not advertise AUTH under TLS")
+	}
+	c.Close()
+	c, err = smtp.DialTLS(srv.SMTPSAddr(), tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEHLO("SMTPS", c)
+	c.Close()
+
+	s = dialSMTP(t, srv.SMTPAddr())
+	s.expect("EHLO client.example", "250")
+	s.expect("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4")
+	s.expect("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
+	s.expect("MAIL FROM:<a@example.com>", "250")
+	s.expect("RCPT TO:<x@example.com>", "250")
+	s.expect("BDAT 4 LAST", "502 5.5.1")
+	s.expect("NOOP", "250") // the octets after BDAT are commands again
+	s.expect("RSET", "250")
+
+	// Complete sends still work, through net/smtp and go-smtp's client.
+	msg := func(to string) string {
+		return "From: a@example.com\r\nTo: " + to + "\r\nSubject: fallback\r\n\r\nHello.\r\n"
+	}
+	sends := []struct {
+		to   string
+		tls  bool
+		send func(to string) error
+	}{
+		{"netsmtp-smtp@example.com", false, func(to string) error {
+			return netsmtp.SendMail(srv.SMTPAddr(), nil, "a@example.com", []string{to}, []byte(msg(to)))
+		}},
+		{"netsmtp-submission@example.com", true, func(to string) error {
+			c, err := netsmtp.Dial(srv.SubmissionAddr())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.StartTLS(tlsConfig); err != nil {
+				return err
+			}
+			host, _, _ := net.SplitHostPort(srv.SubmissionAddr())
+			if err := c.Auth(netsmtp.PlainAuth("", "bob@example.com", "pw", host)); err != nil {
+				return err
+			}
+			return netsmtpSend(c, to, msg(to))
+		}},
+		{"netsmtp-smtps@example.com", true, func(to string) error {
+			conn, err := tls.Dial("tcp", srv.SMTPSAddr(), tlsConfig)
+			if err != nil {
+				return err
+			}
+			c, err := netsmtp.NewClient(conn, "localhost")
+			if err != nil {
+				conn.Close()
+				return err
+			}
+			defer c.Close()
+			return netsmtpSend(c, to, msg(to))
+		}},
+		{"gosmtp-smtp@example.com", false, func(to string) error {
+			c, err := smtp.Dial(srv.SMTPAddr())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.SendMail("a@example.com", []string{to}, strings.NewReader(msg(to)))
+		}},
+		{"gosmtp-submission@example.com", true, func(to string) error {
+			c, err := smtp.DialStartTLS(srv.SubmissionAddr(), tlsConfig)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.SendMail("a@example.com", []string{to}, strings.NewReader(msg(to)))
+		}},
+		{"gosmtp-smtps@example.com", true, func(to string) error {
+			c, err := smtp.DialTLS(srv.SMTPSAddr(), tlsConfig)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.SendMail("a@example.com", []string{to}, strings.NewReader(msg(to)))
+		}},
+	}
+	for _, send := range sends {
+		if err := send.send(send.to); err != nil {
+			t.Errorf("send to %s: %v", send.to, err)
+			continue
+		}
+		got := srv.Messages(mailtest.To(send.to))
+		if len(got) != 1 {
+			t.Errorf("%s: %d messages stored", send.to, len(got))
+			continue
+		}
+		if env := got[0].Envelope(); env.TLS != send.tls {
+			t.Errorf("%s: envelope TLS %v, want %v", send.to, env.TLS, send.tls)
+		}
+	}
+}
+
+// netsmtpSend sends one message over c and quits.
+func netsmtpSend(c *netsmtp.Client, to, msg string) error {
+	if err := c.Mail("a@example.com"); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 func TestMaxConnectionsIMAPAndPOP3(t *testing.T) {

@@ -214,11 +214,14 @@ func WithoutIMAPCapability(names ...string) Option {
 }
 
 // WithoutSMTPExtension hides SMTP extensions on every SMTP listener so an
-// application can test its fallbacks: "STARTTLS", "SMTPUTF8" or "AUTH". A
-// hidden extension is not advertised in EHLO and its command or parameter
-// is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4). go-smtp always
-// advertises PIPELINING, SIZE, 8BITMIME, CHUNKING and ENHANCEDSTATUSCODES,
-// so naming those makes New fail.
+// application can test its fallbacks: "STARTTLS", "SMTPUTF8", "AUTH",
+// "PIPELINING", "SIZE", "CHUNKING" or "8BITMIME". A hidden extension is not
+// advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
+// command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
+// SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1). A client that pipelines
+// without PIPELINING is still answered, in order, as by a server that
+// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden;
+// naming it makes New fail.
 func WithoutSMTPExtension(names ...string) Option {
 	return func(c *config) { c.hideSMTP = append(c.hideSMTP, names...) }
 }

@@ -70,8 +70,13 @@ type Options struct {
 	// 451 4.7.1.
 	RateLimit func(key string) bool
 	// Disable hides extensions so clients can test their fallbacks:
-	// "STARTTLS", "SMTPUTF8" or "AUTH". A hidden extension is not
-	// advertised in EHLO and its command or parameter is refused.
+	// "STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING" or
+	// "8BITMIME" (see Hideable). A hidden extension is not advertised in
+	// EHLO and its command or parameter is refused: BDAT with 502 5.5.1,
+	// MAIL FROM with SIZE= or BODY= with 555 5.5.4. A client that
+	// pipelines without PIPELINING is still answered, in order. Hiding
+	// any of the last four serves each connection through a relay (see
+	// relay.go), since go-smtp always advertises them.
 	Disable []string
 	// Trace, if set, is called for each accepted connection, with the ID
 	// its session has (Command.SessionID, memstore.Envelope.SessionID),
@@ -93,10 +98,11 @@ type Trace struct {
 	End func()
 }
 
-// Hideable lists the extensions Options.Disable accepts. go-smtp always
-// advertises PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING and SIZE,
-// so those cannot be hidden.
-var Hideable = []string{"STARTTLS", "SMTPUTF8", "AUTH"}
+// Hideable lists the extensions Options.Disable accepts. go-smtp hides
+// the first three itself; it always advertises the others, which a relay
+// between client and go-smtp leaves out of EHLO (ENHANCEDSTATUSCODES
+// cannot be hidden: every reply carries enhanced codes).
+var Hideable = []string{"STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
 
 func (o *Options) hidden(name string) bool {
 	for _, d := range o.Disable {
@@ -220,7 +226,7 @@ func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	var err error
-	if s.opts.Trace == nil {
+	if s.opts.Trace == nil && !s.opts.needsRelay() {
 		// Without transcripts one go-smtp server serves every connection,
 		// which saves a server and a goroutine per connection.
 		err = s.smtp.Serve(ln)
@@ -234,10 +240,11 @@ func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
 }
 
 // acceptLoop hands each connection to a go-smtp server of its own (see
-// Trace). go-smtp's Serve returns as soon as it has started the
-// connection's goroutine, when it asks our one-connection listener for a
-// second one; Shutdown then waits for that goroutine, so Close still
-// returns only after every goroutine ended.
+// Trace), directly or through a relay (see relay). go-smtp's Serve
+// returns as soon as it has started the connection's goroutine, when it
+// asks our one-connection listener for a second one; Shutdown then waits
+// for that goroutine, so Close still returns only after every goroutine
+// ended.
 func (s *Server) acceptLoop(ln net.Listener) error {
 	var delay time.Duration
 	for {
@@ -270,7 +277,11 @@ func (s *Server) serveConn(c net.Conn) {
 		_, isTLS := c.(*tls.Conn)
 		tr = s.opts.Trace(id, addrString(c.RemoteAddr()), isTLS)
 	}
-	srv := s.connServer(id, tr.Debug)
+	if s.opts.needsRelay() {
+		s.serveRelay(c, id, tr)
+		return
+	}
+	srv := s.newConnServer(&backend{s: s, id: id}, tr.Debug)
 	_ = srv.Serve(conntrack.OneConn(c)) // returns at once
 	s.serving.Add(1)
 	go func() {
@@ -282,11 +293,11 @@ func (s *Server) serveConn(c net.Conn) {
 	}()
 }
 
-// connServer returns a go-smtp server like s.smtp for one connection whose
-// session is id.
-func (s *Server) connServer(id string, debug io.Writer) *smtp.Server {
+// newConnServer returns a go-smtp server like s.smtp for one connection,
+// served by b.
+func (s *Server) newConnServer(b *backend, debug io.Writer) *smtp.Server {
 	t := s.smtp
-	srv := smtp.NewServer(&backend{s: s, id: id})
+	srv := smtp.NewServer(b)
 	srv.Domain = t.Domain
 	srv.MaxMessageBytes = t.MaxMessageBytes
 	srv.MaxRecipients = t.MaxRecipients

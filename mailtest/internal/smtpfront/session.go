@@ -25,21 +25,27 @@ var (
 	errBadSender    = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	errStoreFailed  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
 	errRateLimited  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Sending rate exceeded, try again later"}
+	// Parameters of hidden extensions (RFC 5321 §4.1.1.11).
+	errNoSize = &smtp.SMTPError{Code: 555, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "SIZE parameter not supported"}
+	errNoBody = &smtp.SMTPError{Code: 555, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "BODY parameter not supported"}
 	// errDropped is returned after a fault closed the connection; go-smtp
 	// then fails to write its reply, which is the point.
 	errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection dropped by a test fault"}
 )
 
 // backend serves one connection (see Server.serveConn): id is the ID of
-// its session, kept across STARTTLS and repeated EHLO.
+// its session, kept across STARTTLS and repeated EHLO. Behind a relay,
+// tls says the client's connection uses TLS, which go-smtp cannot see.
 type backend struct {
-	s  *Server
-	id string
+	s   *Server
+	id  string
+	tls bool
 }
 
 // NewSession starts the state of one SMTP connection (after HELO/EHLO).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
+	isTLS = isTLS || b.tls
 	id := b.id
 	if id == "" {
 		// The shared server (no transcripts): one ID per session.
@@ -149,6 +155,15 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.bdat.wait()
+	// Parameters first, as go-smtp refuses SMTPUTF8 when it is off. (go-smtp
+	// has refused a SIZE it cannot parse or over the limit already; SIZE=0
+	// cannot be told from none.)
+	if opts != nil && opts.Size != 0 && ss.s.opts.hidden("SIZE") {
+		return errNoSize
+	}
+	if opts != nil && opts.Body != "" && ss.s.opts.hidden("8BITMIME") {
+		return errNoBody
+	}
 	if err := ss.intercept("MAIL", from); err != nil {
 		return err
 	}
