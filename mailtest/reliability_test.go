@@ -599,19 +599,15 @@ func TestVanishingClients(t *testing.T) {
 			return c
 		}},
 		{"smtp mid-DATA", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
+			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
 			c.send("Subject: partial data\r\n\r\nhalf")
 			return c
 		}},
 		{"smtp mid-DATA half-close", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
+			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
 			c.send("Subject: partial data half-closed\r\n\r\nhalf\r\n")
 			halfClose(c)
@@ -619,36 +615,24 @@ func TestVanishingClients(t *testing.T) {
 			return c
 		}},
 		{"smtp mid-BDAT chunk", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000\r\nSubject: partial bdat\r\n\r\nhalf")
 			return c
 		}},
 		{"smtp mid-BDAT LAST chunk", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000 LAST\r\nSubject: partial bdat last\r\n\r\nhalf")
 			return c
 		}},
 		{"smtp mid-BDAT LAST chunk half-close", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000 LAST\r\nSubject: partial bdat half-closed\r\n\r\nhalf")
 			halfClose(c)
 			c.closedByServer(5 * time.Second)
 			return c
 		}},
 		{"smtp between BDAT chunks", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 26\r\nSubject: partial bdat 2\r\n\r\n")
 			c.want("250 2.0.0 Continue")
 			return c
@@ -772,10 +756,8 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 			return c
 		}, "421 4.4.2 Idle timeout, bye bye\r\n"},
 		{"smtp mid-DATA", func(t *testing.T) *lineConn {
-			c := smtpSession(t, srv.SMTPAddr(), nil)
-			c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
-			c.smtpReply()
-			c.smtpReply()
+			c := smtpInTransaction(t, srv.SMTPAddr())
+			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
 			c.send("Subject: slow\r\n\r\nhal")
 			return c
@@ -934,4 +916,15 @@ func TestSMTPDataCRCR(t *testing.T) {
 	if got := string(srv.Messages()[0].Raw()); got != "Subject: cr\r\n\r\nline\r\n\r\n" {
 		t.Errorf("stored %q", got)
 	}
+}
+
+// smtpInTransaction returns an SMTP session that has sent MAIL FROM and
+// RCPT TO for bob@example.com and read both replies.
+func smtpInTransaction(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	c := smtpSession(t, addr, nil)
+	c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")
+	c.smtpReply()
+	c.smtpReply()
+	return c
 }
