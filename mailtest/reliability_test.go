@@ -928,3 +928,18 @@ func smtpInTransaction(t *testing.T, addr string) *lineConn {
 	c.smtpReply()
 	return c
 }
+
+// waitFor polls cond until it holds or 5 seconds pass. It is only for
+// states no event announces, such as a POP3 session noticing that its
+// client vanished and letting go of the maildrop; mail is always waited
+// for on store events.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -36,6 +36,7 @@ type fakeBackend struct {
 	logins int // successful logins
 	closes int // Maildrop.Close calls
 	errs   []string
+	closed chan struct{} // closed (and replaced) at each Maildrop.Close
 }
 
 type fakeUser struct {
@@ -184,6 +185,35 @@ func (d *fakeDrop) Close() {
 	d.closed = true
 	d.u.locked = false
 	d.b.closes++
+	if d.b.closed != nil {
+		close(d.b.closed) // wakes every waitCloses
+		d.b.closed = nil
+	}
+}
+
+// waitCloses waits until Maildrop.Close has been called n times in all;
+// the server calls it as a session ends, after the client may have left.
+func (b *fakeBackend) waitCloses(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		closes := b.closes
+		if b.closed == nil {
+			b.closed = make(chan struct{})
+		}
+		signal := b.closed
+		b.mu.Unlock()
+		if closes >= n {
+			return
+		}
+		select {
+		case <-signal:
+		case <-deadline.C:
+			t.Fatalf("Maildrop.Close called %d times within 5s, want %d", closes, n)
+		}
+	}
 }
 
 // startServer serves opts on a fresh 127.0.0.1 listener until the test ends.
@@ -354,18 +384,6 @@ func (tr *transcript) String() string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return strings.Join(tr.lines, "\n")
-}
-
-// waitFor polls cond until it holds or 5 seconds pass.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

@@ -80,7 +80,7 @@ func TestTooManyBadCommands(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	c.expectClosed()
-	waitFor(t, func() bool { _, closes, _ := b.stats(); return closes == 1 })
+	b.waitCloses(t, 1)
 }
 
 func TestPipelining(t *testing.T) {
@@ -134,7 +134,7 @@ func TestClientVanishesMidRETR(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.conn.Close()
-	waitFor(t, func() bool { _, closes, _ := b.stats(); return closes == 1 })
+	b.waitCloses(t, 1)
 	done := make(chan struct{})
 	go func() { _ = srv.Close(); close(done) }()
 	select {
@@ -171,7 +171,11 @@ func TestCloseWithOpenSessions(t *testing.T) {
 	stuck := dial(t, addr) // asks for 8 MiB and never reads it
 	runSteps(t, stuck, []step{{"USER big", `\+OK.*`, nil}, {"PASS p", `\+OK.*`, nil}})
 	stuck.send("RETR 1")
-	time.Sleep(50 * time.Millisecond)
+	// The status line arrives once the server is writing the message; the
+	// client reads nothing more, so the server blocks on the rest.
+	if line := stuck.readLine(); !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("RETR: %q", line)
+	}
 
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
@@ -216,7 +220,7 @@ func TestTimeouts(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 		c.expectClosed()
-		waitFor(t, func() bool { _, closes, _ := b.stats(); return closes == 1 })
+		b.waitCloses(t, 1)
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if len(b.users["alice"].commits) != 0 {
@@ -283,7 +287,7 @@ func TestIntercept(t *testing.T) {
 	if len(got) != 1000 || !strings.HasPrefix(string(got), "+OK 10000 octets\r\nyyy") {
 		t.Errorf("cut RETR read %d octets: %.40q", len(got), got)
 	}
-	waitFor(t, func() bool { _, closes, _ := b.stats(); return closes == 3 })
+	b.waitCloses(t, 3)
 	b.mu.Lock()
 	if u := b.users["alice"]; len(u.commits) != 0 {
 		t.Errorf("dropped session committed: %v", u.commits)
@@ -348,7 +352,7 @@ func TestBackendPanicIsContained(t *testing.T) {
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	_, addr := startServer(t, panicBackend{}, Options{Logger: logger})
+	srv, addr := startServer(t, panicBackend{}, Options{Logger: logger})
 	c := dial(t, addr)
 	c.send("USER x")
 	c.readLine()
@@ -357,11 +361,15 @@ func TestBackendPanicIsContained(t *testing.T) {
 	// The server still serves.
 	c = dial(t, addr)
 	runSteps(t, c, []step{{"QUIT", `\+OK bye`, nil}})
-	waitFor(t, func() bool {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return strings.Contains(logs.String(), "panic in session")
-	})
+	// Close returns once every session has ended, so the log is complete.
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "panic in session") {
+		t.Errorf("the panic was not logged:\n%s", logs.String())
+	}
 }
 
 type panicBackend struct{}

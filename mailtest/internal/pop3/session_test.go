@@ -186,7 +186,7 @@ func TestDropWithoutQuitDeletesNothing(t *testing.T) {
 	runSteps(t, c, append(loginAlice, step{"DELE 1", `\+OK.*`, nil}))
 	c.conn.Close()
 	// A second session can lock the maildrop once the first one is gone.
-	waitFor(t, func() bool { _, closes, _ := b.stats(); return closes == 1 })
+	b.waitCloses(t, 1)
 	c2 := dial(t, addr)
 	runSteps(t, c2, append(loginAlice, step{"STAT", `\+OK 2 66`, nil}))
 	b.mu.Lock()
