@@ -1,5 +1,0 @@
-//go:build race
-
-package imapfront
-
-const raceEnabled = true
