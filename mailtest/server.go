@@ -51,7 +51,6 @@ func (p Protocol) tls() bool { return p == SMTPS || p == IMAPS || p == POP3S }
 // NewServer in tests or New in programs; Close stops it.
 type Server struct {
 	cfg   config
-	tb    testing.TB // nil for servers made by New
 	store *memstore.Store
 	log   *slog.Logger
 
@@ -89,7 +88,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := start(cfg, tb)
+	s, err := start(cfg)
 	if err != nil {
 		tb.Fatalf("mailtest: %v", err)
 		return nil
@@ -117,18 +116,18 @@ func New(opts ...Option) (*Server, error) {
 	if !cfg.transcriptsSet {
 		cfg.noTranscripts = true // nothing would read them; see WithTranscripts
 	}
-	return start(cfg, nil)
+	return start(cfg)
 }
 
-func start(cfg config, tb testing.TB) (*Server, error) {
+func start(cfg config) (*Server, error) {
 	if err := checkHideable("SMTP extension", cfg.hideSMTP, smtpfront.Hideable); err != nil {
 		return nil, err
 	}
-	if err := checkHideable("POP3 capability", cfg.hidePOP3, []string{"TOP", "UIDL", "STLS", "SASL", "USER"}); err != nil {
+	if err := checkHideable("POP3 capability", cfg.hidePOP3, pop3.Hideable); err != nil {
 		return nil, err
 	}
 	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
-	s := &Server{cfg: cfg, tb: tb, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
+	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
 	for _, u := range cfg.users {
 		if _, err := store.AddUser(u.address, u.password, u.aliases...); err != nil {
 			return nil, fmt.Errorf("add user %s: %w", u.address, err)

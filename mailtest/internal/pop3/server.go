@@ -84,6 +84,9 @@ type Server struct {
 	wg        sync.WaitGroup // Serve loops and session goroutines
 }
 
+// Hideable lists the capabilities Options.Disable accepts.
+var Hideable = []string{"TOP", "UIDL", "STLS", "SASL", "USER"}
+
 // hidden reports whether capability name was disabled.
 func (s *Server) hidden(name string) bool {
 	if name == "" {
