@@ -34,8 +34,12 @@ func fuzzWrite(t *testing.T, newW func(*Session) io.WriteCloser, data []byte) {
 		if l.Text == "after close" {
 			t.Fatalf("line recorded after Close")
 		}
-		if utf8.ValidString(string(data)) && !utf8.ValidString(l.Text) {
-			t.Fatalf("line cut inside a character: %q", l.Text)
+		// A line cut for length must not end inside a character. (The
+		// protocol itself may split one: "BDAT 1" takes a single octet.)
+		if i := strings.LastIndex(l.Text, "… ("); i >= 0 && strings.HasSuffix(l.Text, " bytes)") {
+			if kept := l.Text[:i]; utf8.ValidString(string(data)) && !utf8.ValidString(kept) {
+				t.Fatalf("line cut inside a character: %q", l.Text)
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits bound a Recorder's memory.
@@ -241,11 +242,17 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 // cutText cuts s to at most max bytes, on a UTF-8 boundary, and says how
 // long the whole line was.
 func cutText(s string, max, full int) string {
-	i := max
-	for i > 0 && i < len(s) && s[i]&0xC0 == 0x80 {
-		i--
+	head := s[:min(max, len(s))]
+	// Step back over a character the cut (here, or by the caller) split.
+	for j := len(head) - 1; j >= 0 && j >= len(head)-utf8.UTFMax; j-- {
+		if utf8.RuneStart(head[j]) {
+			if !utf8.FullRuneInString(head[j:]) {
+				head = head[:j]
+			}
+			break
+		}
 	}
-	return s[:i] + "… (" + strconv.Itoa(full) + " bytes)"
+	return head + "… (" + strconv.Itoa(full) + " bytes)"
 }
 
 // End marks the session as ended and reports it to the recorder's onEnd

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // render writes chunks to w (each string one Write) and returns the lines
@@ -263,5 +264,24 @@ func BenchmarkSMTPData(b *testing.B) {
 	w.Write([]byte("354 go\r\n"))
 	for range b.N {
 		w.Write(chunk)
+	}
+}
+
+// TestCutLineKeepsCharactersWhole: a line cut for length never ends inside
+// a UTF-8 character, whether the writer or the session makes the cut.
+func TestCutLineKeepsCharactersWhole(t *testing.T) {
+	t.Parallel()
+	r := NewRecorder(Limits{LineBytes: 10}, nil)
+	s := r.Start("id", "smtp", "")
+	w := NewSMTP(s)
+	w.Write([]byte("250 abcdeé and more\r\n")) // é spans bytes 9 and 10
+	s.Add(true, "123456789é")                  // cut by the session
+	for _, l := range s.Snapshot().Lines {
+		if !utf8.ValidString(l.Text) {
+			t.Errorf("line %q ends inside a character", l.Text)
+		}
+	}
+	if got := s.Snapshot().Lines[0].Text; got != "250 abcde… (20 bytes)" {
+		t.Errorf("cut line = %q", got)
 	}
 }
