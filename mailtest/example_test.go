@@ -218,6 +218,9 @@ func ExampleServer_Transcripts() {
 		log.Fatal(err)
 	}
 	msg := srv.Messages()[0]
+	// The server records its last reply just after sending it; Close waits
+	// until every session has ended, and transcripts stay readable.
+	srv.Close()
 	t, _ := srv.Transcript(msg.Envelope().SessionID)
 	started := false
 	for _, l := range t.Lines {
