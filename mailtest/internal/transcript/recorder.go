@@ -93,8 +93,8 @@ func (r *Recorder) Start(id, protocol, remoteAddr string) *Session {
 	if len(r.order) >= r.limits.Sessions {
 		old := r.order[0]
 		delete(r.byID, old.id)
-		copy(r.order, r.order[1:])
-		r.order = r.order[:len(r.order)-1]
+		r.order[0] = nil
+		r.order = r.order[1:] // append reallocates now and then: O(1) amortised
 		r.forgotten++
 	}
 	r.order = append(r.order, s)
@@ -150,7 +150,7 @@ type Session struct {
 	mu      sync.Mutex
 	head    []headLine // the first limits.Lines/4 lines, text in arena
 	arena   []byte     // text of head lines, so recording a line does not allocate
-	tail    []Line     // ring of the most recent lines
+	tail    []tailLine // ring of the most recent lines
 	next    int        // next slot of tail once it is full
 	omitted int        // lines pushed out of tail
 	cut     bool       // some line was cut at LineBytes
@@ -162,6 +162,18 @@ type headLine struct {
 	time       time.Time
 	fromClient bool
 	off, n     int
+}
+
+// tailLine is a line of the ring; its text buffer is reused when the slot
+// is overwritten, so a long session records without allocating.
+type tailLine struct {
+	time       time.Time
+	fromClient bool
+	text       []byte
+}
+
+func (l tailLine) line() Line {
+	return Line{Time: l.time, FromClient: l.fromClient, Text: string(l.text)}
 }
 
 // ID returns the session's ID.
@@ -225,17 +237,20 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 		s.head = append(s.head, headLine{time: now, fromClient: fromClient, off: off, n: len(s.arena) - off})
 		return
 	}
-	if b != nil {
-		text = string(b)
-	}
-	l := Line{Time: now, FromClient: fromClient, Text: text}
-	switch {
-	case len(s.tail) < tailMax:
-		s.tail = append(s.tail, l)
-	default:
-		s.tail[s.next] = l
+	var slot *tailLine
+	if len(s.tail) < tailMax {
+		s.tail = append(s.tail, tailLine{})
+		slot = &s.tail[len(s.tail)-1]
+	} else {
+		slot = &s.tail[s.next]
 		s.next = (s.next + 1) % tailMax
 		s.omitted++
+	}
+	slot.time, slot.fromClient = now, fromClient
+	if b != nil {
+		slot.text = append(slot.text[:0], b...)
+	} else {
+		slot.text = append(slot.text[:0], text...)
 	}
 }
 
@@ -284,9 +299,13 @@ func (s *Session) Snapshot() Snapshot {
 		snap.Lines = append(snap.Lines, Line{Time: h.time, FromClient: h.fromClient, Text: string(s.arena[h.off : h.off+h.n])})
 	}
 	if s.omitted > 0 {
-		snap.Lines = append(snap.Lines, Line{Time: s.tail[s.next].Time, Text: "<" + strconv.Itoa(s.omitted) + " lines omitted>"})
+		snap.Lines = append(snap.Lines, Line{Time: s.tail[s.next].time, Text: "<" + strconv.Itoa(s.omitted) + " lines omitted>"})
 	}
-	snap.Lines = append(snap.Lines, s.tail[s.next:]...)
-	snap.Lines = append(snap.Lines, s.tail[:s.next]...)
+	for _, l := range s.tail[s.next:] {
+		snap.Lines = append(snap.Lines, l.line())
+	}
+	for _, l := range s.tail[:s.next] {
+		snap.Lines = append(snap.Lines, l.line())
+	}
 	return snap
 }
