@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 	"github.com/mailrig/mailrig/mailtest/internal/imapfront"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
@@ -145,15 +144,16 @@ func start(cfg config) (*Server, error) {
 	s.smtp = smtpfront.NewServer(smtpOpts)
 	s.submission = smtpfront.NewServer(submissionOpts)
 	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedAuthDelay}, pop3.Options{
-		TLSConfig:   s.tlsServer,
-		RequireTLS:  cfg.requireTLS,
-		Hostname:    cfg.domain,
-		ReadTimeout: cfg.readTimeout,
-		IdleTimeout: cfg.idleTimeout,
-		Logger:      s.log.With("protocol", "pop3"),
-		Intercept:   s.pop3InterceptTraced,
-		Transcript:  s.pop3TranscriptFunc(),
-		Disable:     cfg.hidePOP3,
+		TLSConfig:      s.tlsServer,
+		RequireTLS:     cfg.requireTLS,
+		Hostname:       cfg.domain,
+		ReadTimeout:    cfg.readTimeout,
+		IdleTimeout:    cfg.idleTimeout,
+		Logger:         s.log.With("protocol", "pop3"),
+		Intercept:      s.pop3InterceptTraced,
+		Transcript:     s.pop3TranscriptFunc(),
+		Disable:        cfg.hidePOP3,
+		MaxConnections: cfg.maxConnections,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
 		Store:           store,
@@ -266,12 +266,6 @@ func (s *Server) listen(p Protocol) error {
 	if s.transcripts != nil && (p == POP3 || p == POP3S) {
 		ln = pop3EndListener{Listener: ln, s: s}
 	}
-	switch p {
-	case POP3:
-		ln = s.limitPOP3(ln, nil)
-	case POP3S:
-		ln = s.limitPOP3(ln, s.tlsServer)
-	}
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
@@ -302,22 +296,6 @@ func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
 		return func(ln net.Listener) error { return s.pop3.Serve(tls.NewListener(ln, s.tlsServer)) }
 	}
 	return nil
-}
-
-// limitPOP3 applies WithMaxConnections to a POP3 listener: our POP3 server
-// tracks its own connections, so this wrapper only turns the extra ones
-// away with -ERR [SYS/TEMP] (RFC 3206).
-func (s *Server) limitPOP3(ln net.Listener, tlsConfig *tls.Config) net.Listener {
-	if s.cfg.maxConnections <= 0 {
-		return ln
-	}
-	tl := conntrack.Wrap(ln)
-	tl.Limit = func(_ net.Conn, open int64) bool { return open <= int64(s.cfg.maxConnections) }
-	tl.Reject = func(c net.Conn) {
-		conntrack.Refuse(c, tlsConfig, "-ERR [SYS/TEMP] too many connections, try again later")
-	}
-	s.closers = append(s.closers, func() error { tl.CloseAll(); tl.Wait(); return nil })
-	return tl
 }
 
 func checkHideable(what string, names, allowed []string) error {

@@ -61,6 +61,9 @@ type Options struct {
 	// a non-nil Reply is used instead, see Reply. ctx is cancelled when the
 	// server closes. It must not call Server.Close.
 	Intercept func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply
+	// MaxConnections limits open connections; beyond it a client is greeted
+	// with "-ERR [SYS/TEMP]" and closed. 0 means no limit.
+	MaxConnections int
 	// Disable hides capabilities so clients can test their fallbacks:
 	// "TOP", "UIDL", "STLS", "SASL" (AUTH) or "USER" (USER and PASS),
 	// case-insensitively. A hidden capability is left out of CAPA and its
@@ -187,13 +190,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("pop3: accept: %w", err)
 		}
 		backoff = 0
-		if !s.track(c) {
+		open, ok := s.track(c)
+		if !ok {
 			c.Close()
 			return nil
 		}
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
+			if max := s.opts.MaxConnections; max > 0 && open > max {
+				s.refuse(c)
+				return
+			}
 			newSession(s, c).serve()
 		}()
 	}
@@ -205,17 +213,26 @@ func isTransientAcceptError(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// track registers a new connection; it reports false once the server is
-// closed, so Close never races with wg.Add.
-func (s *Server) track(c net.Conn) bool {
+// track registers a new connection and returns how many are open with it;
+// it reports false once the server is closed, so Close never races with
+// wg.Add.
+func (s *Server) track(c net.Conn) (open int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return 0, false
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return len(s.conns), true
+}
+
+// refuse greets a connection beyond MaxConnections with -ERR [SYS/TEMP]
+// (RFC 3206) instead of +OK; on a TLS connection the write runs the
+// handshake first.
+func (s *Server) refuse(c net.Conn) {
+	c.SetDeadline(time.Now().Add(s.opts.WriteTimeout))
+	fmt.Fprintf(c, "-ERR [%s] too many connections, try again later\r\n", CodeSysTemp)
 }
 
 func (s *Server) untrack(c net.Conn) {
