@@ -1,7 +1,6 @@
 package mailtest
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -9,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/imapfront"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
@@ -158,13 +157,15 @@ func validateFault(f Fault) error {
 		}
 	case IMAP:
 		if f.Reply != "" {
-			if _, _, _, err := parseIMAPReply(f.Reply); err != nil {
+			if _, _, _, err := imapfront.ParseReply(f.Reply); err != nil {
 				return err
 			}
 		}
 	case POP3:
-		if f.Reply != "" && !strings.HasPrefix(f.Reply, "-ERR") && !strings.HasPrefix(f.Reply, "+OK") {
-			return fmt.Errorf("POP3 reply %q must start with -ERR or +OK", f.Reply)
+		if f.Reply != "" {
+			if _, _, _, err := pop3.ParseReply(f.Reply); err != nil {
+				return err
+			}
 		}
 	default:
 		return fmt.Errorf("protocol %q: want SMTP, IMAP or POP3", f.Protocol)
@@ -175,26 +176,15 @@ func validateFault(f Fault) error {
 	return nil
 }
 
-// parseIMAPReply splits "NO [OVERQUOTA] text" into its parts.
-func parseIMAPReply(s string) (typ, code, text string, err error) {
-	typ, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
-	typ = strings.ToUpper(typ)
-	if typ != "NO" && typ != "BAD" && typ != "BYE" {
-		return "", "", "", fmt.Errorf("IMAP reply %q must start with NO, BAD or BYE", s)
-	}
-	if strings.HasPrefix(rest, "[") {
-		end := strings.Index(rest, "]")
-		if end < 0 {
-			return "", "", "", fmt.Errorf("IMAP reply %q: unterminated response code", s)
-		}
-		code, rest = rest[1:end], strings.TrimSpace(rest[end+1:])
-	}
-	return typ, code, rest, nil
+// action is what the front-ends do for f: the one place a Fault becomes
+// their fault.Action.
+func (f Fault) action() *fault.Action {
+	return &fault.Action{Delay: f.Delay, Drop: f.Drop, Reply: f.Reply, DropAfter: f.DropAfterBytes}
 }
 
 // smtpIntercept is the SMTP front-end's hook: injected faults first, then
 // the recipient-address convention (see AddressFaults).
-func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
+func (s *Server) smtpIntercept(cmd smtpfront.Command) *fault.Action {
 	f, ok := s.faults.take(SMTP, cmd.Name, cmd.Arg)
 	if !ok {
 		switch {
@@ -207,12 +197,7 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
 	}
 	s.log.Info("fault injected", "fault", f.String(), "session", cmd.SessionID)
 	s.noteFault(cmd.SessionID, f)
-	act := &smtpfront.Action{Delay: f.Delay, Drop: f.Drop}
-	if f.Reply != "" && !f.Drop {
-		// validated by Inject
-		act.Code, act.EnhancedCode, act.Text, _ = smtpfront.ParseReply(f.Reply)
-	}
-	return act
+	return f.action()
 }
 
 // addressPattern is the recipient-address convention: a local part
@@ -229,7 +214,7 @@ var defaultEnhanced = map[int][3]int{
 
 // addressFault answers RCPT for a "fail-rcpt-…" address, and remembers a
 // "fail-data-…" address so the DATA of the same session fails.
-func (s *Server) addressFault(cmd smtpfront.Command) *smtpfront.Action {
+func (s *Server) addressFault(cmd smtpfront.Command) *fault.Action {
 	m := addressPattern.FindStringSubmatch(strings.Trim(cmd.Arg, "<>"))
 	if m == nil {
 		return nil
@@ -246,13 +231,13 @@ func (s *Server) addressFault(cmd smtpfront.Command) *smtpfront.Action {
 
 // pendingAddressFault plays a DATA failure requested by a recipient of the
 // session, and forgets requests of transactions that were reset.
-func (s *Server) pendingAddressFault(cmd smtpfront.Command) *smtpfront.Action {
+func (s *Server) pendingAddressFault(cmd smtpfront.Command) *fault.Action {
 	switch cmd.Name {
 	case "DATA":
 		if v, ok := s.pendingData.LoadAndDelete(cmd.SessionID); ok {
 			s.log.Info("address fault", "command", "DATA", "session", cmd.SessionID)
-			s.noteAddressFault(cmd.SessionID, v.(*smtpfront.Action), "(DATA)")
-			return v.(*smtpfront.Action)
+			s.noteAddressFault(cmd.SessionID, v.(*fault.Action), "(DATA)")
+			return v.(*fault.Action)
 		}
 	case "MAIL", "HELO":
 		s.pendingData.Delete(cmd.SessionID)
@@ -260,16 +245,16 @@ func (s *Server) pendingAddressFault(cmd smtpfront.Command) *smtpfront.Action {
 	return nil
 }
 
-func actionFor(code string) *smtpfront.Action {
+func actionFor(code string) *fault.Action {
 	if strings.EqualFold(code, "drop") {
-		return &smtpfront.Action{Drop: true}
+		return &fault.Action{Drop: true}
 	}
 	n, _ := strconv.Atoi(code)
 	enh, ok := defaultEnhanced[n]
 	if !ok {
 		enh = [3]int{n / 100, 0, 0}
 	}
-	return &smtpfront.Action{Code: n, EnhancedCode: enh, Text: fmt.Sprintf("Refused as the address asks (%d)", n)}
+	return &fault.Action{Reply: fmt.Sprintf("%d %d.%d.%d Refused as the address asks (%d)", n, enh[0], enh[1], enh[2], n)}
 }
 
 // rateLimiter allows n messages per window per key (sliding window).
@@ -299,11 +284,8 @@ func (r *rateLimiter) allow(key string) bool {
 }
 
 // pop3Intercept is the POP3 front-end's hook for injected faults.
-func (s *Server) pop3Intercept(ctx context.Context, info pop3.SessionInfo, cmd string, args []string) *pop3.Reply {
+func (s *Server) pop3Intercept(info pop3.SessionInfo, cmd string, args []string) *fault.Action {
 	name := strings.ToUpper(cmd)
-	if name == "" {
-		name = "CONNECT"
-	}
 	arg := strings.Join(args, " ")
 	if name == "PASS" || name == "APOP" || name == "AUTH" {
 		arg = info.Username // never match on secrets
@@ -314,47 +296,11 @@ func (s *Server) pop3Intercept(ctx context.Context, info pop3.SessionInfo, cmd s
 	}
 	s.log.Info("fault injected", "fault", f.String(), "session", info.ID)
 	s.noteFault(info.ID, f)
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return &pop3.Reply{Drop: true}
-		}
-	}
-	switch {
-	case f.Drop:
-		return &pop3.Reply{Drop: true}
-	case f.DropAfterBytes > 0:
-		return &pop3.Reply{DropAfter: f.DropAfterBytes}
-	case f.Reply != "":
-		return pop3Reply(f.Reply)
-	}
-	return nil
-}
-
-// pop3Reply turns "-ERR [SYS/TEMP] text" into a pop3.Reply.
-func pop3Reply(s string) *pop3.Reply {
-	r := &pop3.Reply{}
-	rest := strings.TrimSpace(s)
-	if strings.HasPrefix(rest, "+OK") {
-		r.OK = true
-		rest = strings.TrimSpace(strings.TrimPrefix(rest, "+OK"))
-	} else {
-		rest = strings.TrimSpace(strings.TrimPrefix(rest, "-ERR"))
-	}
-	if strings.HasPrefix(rest, "[") {
-		if end := strings.Index(rest, "]"); end > 0 {
-			r.Code, rest = rest[1:end], strings.TrimSpace(rest[end+1:])
-		}
-	}
-	r.Text = rest
-	return r
+	return f.action()
 }
 
 // imapIntercept is the IMAP front-end's hook for injected faults.
-func (s *Server) imapIntercept(cmd imapfront.Command) *imapfront.Action {
+func (s *Server) imapIntercept(cmd imapfront.Command) *fault.Action {
 	arg := cmd.Mailbox
 	if cmd.Name == "LOGIN" || cmd.Name == "AUTHENTICATE" {
 		arg = cmd.User
@@ -365,10 +311,5 @@ func (s *Server) imapIntercept(cmd imapfront.Command) *imapfront.Action {
 	}
 	s.log.Info("fault injected", "fault", f.String(), "conn", cmd.ConnID)
 	s.noteFault(imapSessionID(cmd.ConnID), f)
-	act := &imapfront.Action{Delay: f.Delay, Close: f.Drop}
-	if f.Reply != "" && !f.Drop {
-		typ, code, text, _ := parseIMAPReply(f.Reply) // validated by Inject
-		act.Reply, act.Code, act.Text = imap.StatusResponseType(typ), imap.ResponseCode(code), text
-	}
-	return act
+	return f.action()
 }

@@ -69,8 +69,7 @@ type Server struct {
 	pendingData sync.Map // SMTP session ID -> DATA action asked by a fail-data-… recipient
 	rate        *rateLimiter
 
-	transcripts  *transcript.Recorder // nil with WithTranscripts(false)
-	pop3Sessions pop3Sessions
+	transcripts *transcript.Recorder // nil with WithTranscripts(false)
 
 	serving   sync.WaitGroup
 	closeOnce sync.Once
@@ -150,8 +149,8 @@ func start(cfg config) (*Server, error) {
 		ReadTimeout:    cfg.readTimeout,
 		IdleTimeout:    cfg.idleTimeout,
 		Logger:         s.log.With("protocol", "pop3"),
-		Intercept:      s.pop3InterceptTraced,
-		Transcript:     s.pop3TranscriptFunc(),
+		Intercept:      s.pop3Intercept,
+		Trace:          s.pop3TraceFunc(),
 		Disable:        cfg.hidePOP3,
 		MaxConnections: cfg.maxConnections,
 	})
@@ -263,9 +262,6 @@ func (s *Server) listen(p Protocol) error {
 		return nil
 	}
 	s.addrs[p] = ln.Addr().String()
-	if s.transcripts != nil && (p == POP3 || p == POP3S) {
-		ln = pop3EndListener{Listener: ln, s: s}
-	}
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
@@ -287,13 +283,11 @@ func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
 	case IMAP:
 		return s.imap.Serve
 	case IMAPS:
-		return func(ln net.Listener) error {
-			return s.imap.Serve(tls.NewListener(s.imap.TrackListener(ln), s.tlsServer))
-		}
+		return func(ln net.Listener) error { return s.imap.ServeTLS(ln, s.tlsServer) }
 	case POP3:
 		return s.pop3.Serve
 	case POP3S:
-		return func(ln net.Listener) error { return s.pop3.Serve(tls.NewListener(ln, s.tlsServer)) }
+		return func(ln net.Listener) error { return s.pop3.ServeTLS(ln, s.tlsServer) }
 	}
 	return nil
 }

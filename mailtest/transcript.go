@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/pop3"
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
 	"github.com/mailrig/mailrig/mailtest/internal/transcript"
@@ -224,87 +223,20 @@ func (s *Server) imapTrace(connID uint64, remote string, implicitTLS bool) (io.W
 	return w, func() { w.Close(); sess.End() }
 }
 
-// pop3Sessions maps a POP3 client's address to its session ID, from the
-// greeting to the connection's close, which ends the transcript.
-type pop3Sessions struct{ byRemote sync.Map }
-
-// pop3Connect starts a POP3 transcript; it is called (through the
-// front-end's Intercept) before the greeting.
-func (s *Server) pop3Connect(info pop3.SessionInfo) {
-	if s.transcripts == nil {
-		return
-	}
-	p := POP3
-	if info.TLS {
-		p = POP3S
-	}
-	remote := netAddrString(info.RemoteAddr)
-	s.transcripts.Start(info.ID, string(p), remote)
-	s.pop3Sessions.byRemote.Store(remote, info.ID)
-}
-
-// pop3TranscriptFunc returns the POP3 front-end's Transcript, nil if
-// transcripts are off.
-func (s *Server) pop3TranscriptFunc() func(string, bool, string) {
+// pop3TraceFunc returns the POP3 front-end's Options.Trace, nil if
+// transcripts are off. Its lines come masked.
+func (s *Server) pop3TraceFunc() func(id, remote string, implicitTLS bool) pop3.Trace {
 	if s.transcripts == nil {
 		return nil
 	}
-	return s.pop3Line
-}
-
-// pop3Line is the POP3 front-end's Transcript: its lines come masked.
-func (s *Server) pop3Line(id string, fromClient bool, line string) {
-	if sess := s.transcripts.Session(id); sess != nil {
-		sess.Add(fromClient, line)
-	}
-}
-
-// pop3InterceptTraced starts the transcript at CONNECT, then plays faults.
-func (s *Server) pop3InterceptTraced(ctx context.Context, info pop3.SessionInfo, cmd string, args []string) *pop3.Reply {
-	if cmd == "" {
-		s.pop3Connect(info)
-	}
-	return s.pop3Intercept(ctx, info, cmd, args)
-}
-
-// pop3EndListener ends a POP3 transcript when its connection closes. It
-// sits under TLS.
-type pop3EndListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l pop3EndListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &pop3EndConn{Conn: c, s: l.s}, nil
-}
-
-type pop3EndConn struct {
-	net.Conn
-	s    *Server
-	once sync.Once
-}
-
-func (c *pop3EndConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		if id, ok := c.s.pop3Sessions.byRemote.LoadAndDelete(netAddrString(c.RemoteAddr())); ok {
-			if sess := c.s.transcripts.Session(id.(string)); sess != nil {
-				sess.End()
-			}
+	return func(id, remote string, implicitTLS bool) pop3.Trace {
+		proto := POP3
+		if implicitTLS {
+			proto = POP3S
 		}
-	})
-	return err
-}
-
-func netAddrString(a net.Addr) string {
-	if a == nil {
-		return ""
+		sess := s.transcripts.Start(id, string(proto), remote)
+		return pop3.Trace{Line: sess.Add, End: sess.End}
 	}
-	return a.String()
 }
 
 // noteFault writes what an injected fault does into the session's
@@ -336,13 +268,14 @@ func (s *Server) noteFault(id string, f Fault) {
 }
 
 // noteAddressFault records a failure asked for by a recipient address.
-func (s *Server) noteAddressFault(id string, act *smtpfront.Action, addr string) {
+func (s *Server) noteAddressFault(id string, act *fault.Action, addr string) {
 	if s.transcripts == nil || act == nil {
 		return
 	}
 	did := "dropped"
 	if !act.Drop {
-		did = "answered " + strconv.Itoa(act.Code)
+		code, _, _ := strings.Cut(act.Reply, " ")
+		did = "answered " + code
 	}
 	s.transcripts.Note(id, "<"+did+" by address fault "+addr+">")
 }

@@ -3,9 +3,11 @@ package imapfront
 import (
 	"fmt"
 	"net"
-	"time"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 )
 
 // Command describes a command about to be handled, as passed to
@@ -34,21 +36,35 @@ type Command struct {
 	Mailbox string
 }
 
-// Action replaces or delays a command. The zero Action lets the command run
-// normally.
-type Action struct {
-	// Delay is waited first (Close of the server cuts it short).
-	Delay time.Duration
-	// Close drops the connection without a reply.
-	Close bool
-	// Reply, if not empty, is sent instead of running the command: "NO"
-	// or "BAD" as the tagged reply, or "BYE", which is sent untagged
-	// before the connection is closed.
-	Reply imap.StatusResponseType
-	// Code is an optional response code, such as imap.ResponseCodeOverQuota.
-	Code imap.ResponseCode
-	// Text is the human-readable reply text.
-	Text string
+// ParseReply splits a fault's reply, "NO [OVERQUOTA] text", into its
+// parts. The type is NO, BAD or BYE; the code and text are optional.
+func ParseReply(reply string) (typ imap.StatusResponseType, code imap.ResponseCode, text string, err error) {
+	t, rest, _ := strings.Cut(strings.TrimSpace(reply), " ")
+	typ = imap.StatusResponseType(strings.ToUpper(t))
+	switch typ {
+	case imap.StatusResponseTypeNo, imap.StatusResponseTypeBad, imap.StatusResponseTypeBye:
+	default:
+		return "", "", "", fmt.Errorf("imapfront: reply %q must start with NO, BAD or BYE", reply)
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return "", "", "", fmt.Errorf("imapfront: reply %q: unterminated response code", reply)
+		}
+		code, rest = imap.ResponseCode(rest[1:end]), strings.TrimSpace(rest[end+1:])
+	}
+	return typ, code, rest, nil
+}
+
+// replyOf parses a fault's reply; one that does not parse (Options.Intercept
+// is not mailtest's) becomes a NO.
+func (s *Server) replyOf(act *fault.Action) (imap.StatusResponseType, imap.ResponseCode, string) {
+	typ, code, text, err := ParseReply(act.Reply)
+	if err != nil {
+		s.log.Error("imapfront: bad fault reply; answering NO", "err", err)
+		return imap.StatusResponseTypeNo, "", ""
+	}
+	return typ, code, text
 }
 
 // errConnClosed ends a command after the session closed the connection;
@@ -71,35 +87,57 @@ func (s *session) interceptAs(name, mailbox, user string) error {
 	if act == nil {
 		return nil
 	}
-	if act.Delay > 0 {
-		t := time.NewTimer(act.Delay)
-		select {
-		case <-t.C:
-		case <-s.srv.done:
-			t.Stop()
-			return errConnClosed
-		}
+	if !s.srv.sleep(act.Delay) {
+		return errConnClosed
 	}
-	switch {
-	case act.Close:
+	if act.Drop {
 		_ = s.conn.NetConn().Close()
 		return errConnClosed
-	case act.Reply == imap.StatusResponseTypeBye:
-		text := act.Text
+	}
+	if act.Reply == "" {
+		return nil
+	}
+	typ, code, text := s.srv.replyOf(act)
+	if typ == imap.StatusResponseTypeBye {
 		if text == "" {
 			text = "Closing connection"
 		}
-		if act.Code != "" {
-			text = fmt.Sprintf("[%s] %s", act.Code, text)
+		if code != "" {
+			text = fmt.Sprintf("[%s] %s", code, text)
 		}
 		_ = s.conn.Bye(text)
 		return errConnClosed
-	case act.Reply != "":
-		text := act.Text
-		if text == "" {
-			text = name + " refused"
-		}
-		return &imap.Error{Type: act.Reply, Code: act.Code, Text: text}
 	}
-	return nil
+	if text == "" {
+		text = name + " refused"
+	}
+	return &imap.Error{Type: typ, Code: code, Text: text}
+}
+
+// admit decides whether a new connection is greeted: when a CONNECT
+// intercept says so, it gets "* BYE" instead (go-imap sends a BYE error
+// from NewSession as the greeting).
+func (s *Server) admit(sess *session) error {
+	if s.opts.Intercept == nil {
+		return nil
+	}
+	act := s.opts.Intercept(Command{Name: "CONNECT", ConnID: sess.id})
+	if act == nil {
+		return nil
+	}
+	if !s.sleep(act.Delay) {
+		return errConnClosed
+	}
+	if !act.Drop && act.Reply == "" {
+		return nil
+	}
+	var code imap.ResponseCode
+	text := ""
+	if act.Reply != "" {
+		_, code, text = s.replyOf(act)
+	}
+	if text == "" {
+		text = "Service not available"
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeBye, Code: code, Text: text}
 }

@@ -6,41 +6,33 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 )
 
-// trackedListener wraps accepted connections in trackedConn. It sits under
-// any TLS layer so that go-imap still sees a *tls.Conn.
-type trackedListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *trackedListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		tc, ok := l.srv.track(c)
-		if !ok {
-			_ = c.Close()
-			continue // Close is under way; go-imap's Serve is about to stop
-		}
-		return tc, nil
+// wrap puts a connection into a trackedConn, under any TLS layer so that
+// go-imap still sees a *tls.Conn.
+func (s *Server) wrap(c net.Conn) net.Conn {
+	if d := s.opts.ReadTimeout; d > 0 {
+		// Bounds an IMAPS handshake, which go-imap starts without one.
+		_ = c.SetReadDeadline(time.Now().Add(d))
 	}
+	return &trackedConn{Conn: c, srv: s, id: s.ids.Add(1)}
 }
 
-// trackedConn tells the server when go-imap's connection goroutine ends.
-// Its last two steps are closing the session and then the connection; a
-// Close before the session closed comes from elsewhere (go-imap's
-// Server.Close, a session dropping the line) and does not count.
+// trackedConn is what go-imap reads and writes (under any TLS): it batches
+// writes (see cork), shortens go-imap's read deadlines, and tells the
+// connection tracking when go-imap's connection goroutine ends. Its last
+// two steps are closing the session and then the connection; a Close
+// before the session closed comes from elsewhere (the server's Close, a
+// session dropping the line) and does not count.
 type trackedConn struct {
-	net.Conn
+	net.Conn      // a *conntrack.Conn when served
 	srv           *Server
 	sessionClosed atomic.Bool
 	once          sync.Once
 	id            uint64 // Command.ConnID of its session
-	end           func() // Options.Trace's, called when untracked
+	end           func() // Options.Trace's, called when the connection ends
 
 	// While corked (see cork), wbuf collects what go-imap writes; wmu
 	// guards it, since IDLE writes from a second goroutine.
@@ -130,13 +122,24 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
+// Close closes the connection; after the session closed it also ends it.
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	if c.sessionClosed.Load() {
-		c.once.Do(func() { c.srv.untrack(c) })
+		c.once.Do(func() {
+			if c.end != nil {
+				c.end()
+			}
+			if tc := conntrack.Of(c.Conn); tc != nil {
+				tc.End()
+			}
+		})
 	}
 	return err
 }
+
+// NetConn returns the connection it wraps.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 // trackedOf finds the trackedConn under a connection go-imap holds.
 func trackedOf(c net.Conn) *trackedConn {
@@ -148,42 +151,4 @@ func trackedOf(c net.Conn) *trackedConn {
 		return tc
 	}
 	return nil
-}
-
-// serveListener is what Serve hands to go-imap: it makes sure that every
-// connection is tracked, wrapping plain ones itself.
-type serveListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *serveListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		switch cc := c.(type) {
-		case *trackedConn:
-			return c, nil
-		case *tls.Conn:
-			if _, ok := cc.NetConn().(*trackedConn); ok {
-				return c, nil
-			}
-			// A TLS connection cannot be wrapped without hiding its type
-			// from go-imap, and an untracked one would make Close return
-			// while it still runs.
-			l.srv.log.Error("imapfront: TLS listener is not tracked; use tls.NewListener(srv.TrackListener(ln), cfg)",
-				"remote", c.RemoteAddr().String())
-			_ = c.Close()
-			continue
-		default:
-			tc, ok := l.srv.track(c)
-			if !ok {
-				_ = c.Close()
-				continue
-			}
-			return tc, nil
-		}
-	}
 }

@@ -2,13 +2,11 @@ package imapfront
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,15 +14,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
 	"github.com/mailrig/mailrig/memstore"
 )
 
 // DefaultAppendLimit is the APPEND size limit used when Options.AppendLimit is 0.
 const DefaultAppendLimit = 25 << 20
-
-// ErrServerClosed is returned by Serve after Close.
-var ErrServerClosed = errors.New("imapfront: server closed")
 
 // Options configures a Server.
 type Options struct {
@@ -52,13 +48,15 @@ type Options struct {
 	Disable []string
 	// Intercept, if set, is asked before each command a session handles,
 	// and with Name "CONNECT" before the greeting; a non-nil Action
-	// replaces or delays the command. See Action.
-	Intercept func(Command) *Action
+	// replaces or delays the command. At CONNECT, Drop and any Reply
+	// become a "* BYE" greeting (with the reply's code and text).
+	Intercept func(Command) *fault.Action
 	// FailedAuthDelay is waited before a failed LOGIN or AUTHENTICATE is
 	// answered, to slow down password guessing.
 	FailedAuthDelay time.Duration
-	// MaxConnections limits open connections; beyond it a client is
-	// greeted with "* BYE [UNAVAILABLE]" and closed. 0 means no limit.
+	// MaxConnections limits the open connections of each listener; beyond
+	// it a client is greeted with "* BYE [UNAVAILABLE]" and closed. 0
+	// means no limit.
 	MaxConnections int
 	// ReadTimeout, if set, shortens go-imap's read deadlines: for reading
 	// a command once started (30 s), a literal (5 min) and the TLS
@@ -83,14 +81,8 @@ type Server struct {
 	caps  capSet
 	imap  imapserver.Options // each connection's server has these
 	ids   atomic.Uint64
-	done  chan struct{} // closed by Close; ends Intercept delays
-	conns sync.WaitGroup
-
-	mu        sync.Mutex
-	closed    bool
-	tracked   map[*trackedConn]struct{}
-	listeners map[net.Listener]struct{}
-	serving   sync.WaitGroup // Serve loops
+	conns *conntrack.Tracker
+	done  <-chan struct{} // closed by Close; ends Intercept delays
 }
 
 // NewServer returns a server for opts. It panics if opts.Store is nil, a
@@ -102,16 +94,12 @@ func NewServer(opts Options) *Server {
 	if opts.AppendLimit == 0 {
 		opts.AppendLimit = DefaultAppendLimit
 	}
-	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		done:      make(chan struct{}),
-		tracked:   make(map[*trackedConn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-	}
-	if s.log == nil {
-		s.log = slogx.Discard()
-	}
+	s := &Server{opts: opts, log: slogx.OrDiscard(opts.Logger)}
+	// go-imap closes a connection early when a session drops it, while
+	// its goroutine still runs: the connection ends at the Close that
+	// follows the session's (see trackedConn).
+	s.conns = conntrack.New(conntrack.Options{Logger: s.log, ExplicitEnd: true})
+	s.done = s.conns.Done()
 	s.caps = newCapSet(opts.Disable)
 	var tlsConfig *tls.Config
 	if !s.caps.hidden(capStartTLS) {
@@ -127,67 +115,44 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
-// TrackListener wraps ln so that Close can wait for its connections. Serve
-// does it by itself for a plain listener; for implicit TLS (IMAPS) the
-// wrapper must sit under TLS, because go-imap recognises TLS by the
-// *tls.Conn type:
-//
-//	srv.Serve(tls.NewListener(srv.TrackListener(ln), cfg))
-func (s *Server) TrackListener(ln net.Listener) net.Listener {
-	if tl, ok := ln.(*trackedListener); ok && tl.srv == s {
-		return ln
-	}
-	return &trackedListener{Listener: ln, srv: s}
-}
-
-// Serve accepts connections on ln until ln is closed or Close is called. It
-// returns nil after Close.
+// Serve accepts connections on ln until Close, and returns nil after
+// Close.
 //
 // Each connection is served by a go-imap server of its own (see
 // Options.Trace), whose Serve returns as soon as it has started the
 // connection's goroutine; the connection tracking waits for that
 // goroutine.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrServerClosed
+func (s *Server) Serve(ln net.Listener) error { return s.ServeTLS(ln, nil) }
+
+// ServeTLS is Serve for implicit TLS (IMAPS); a nil config is Serve.
+// Connection tracking sits under TLS, since go-imap recognises TLS by the
+// *tls.Conn type.
+func (s *Server) ServeTLS(ln net.Listener, tlsConfig *tls.Config) error {
+	err := s.conns.Serve(ln, conntrack.ListenConfig{
+		TLS:      tlsConfig,
+		MaxConns: s.opts.MaxConnections,
+		Refusal:  "* BYE [UNAVAILABLE] Too many connections, try again later",
+		Refused:  func(c net.Conn, line string) { s.traceRefusal(c, tlsConfig != nil, line) },
+		Wrap:     s.wrap,
+	}, s.serveConn)
+	if err != nil {
+		return fmt.Errorf("imapfront: serve: %w", err)
 	}
-	s.listeners[ln] = struct{}{}
-	s.serving.Add(1)
-	s.mu.Unlock()
-	defer s.serving.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	sl := &serveListener{Listener: ln, srv: s}
-	var delay time.Duration
-	for {
-		c, err := sl.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("imapfront: accept failed; retrying", "err", err, "delay", delay)
-				select {
-				case <-time.After(delay):
-				case <-s.done:
-					return nil
-				}
-				continue
-			}
-			return fmt.Errorf("imapfront: serve: %w", err)
-		}
-		delay = 0
-		s.serveConn(c)
+	return nil
+}
+
+// traceRefusal records a connection turned away before go-imap saw it,
+// with the line it gets.
+func (s *Server) traceRefusal(c net.Conn, implicitTLS bool, line string) {
+	if s.opts.Trace == nil {
+		return
+	}
+	debug, end := s.opts.Trace(s.ids.Add(1), c.RemoteAddr().String(), implicitTLS)
+	if debug != nil {
+		_, _ = io.WriteString(debug, line+"\r\n")
+	}
+	if end != nil {
+		end()
 	}
 }
 
@@ -214,87 +179,15 @@ func (s *Server) connID(conn net.Conn) uint64 {
 // connection goroutine has ended. Sessions are closed, and their watchers
 // released, before it returns.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.done)
-	s.mu.Unlock()
-
-	var err error
-	s.mu.Lock()
-	for ln := range s.listeners {
-		if cerr := ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
-			err = cerr
-		}
-	}
-	for tc := range s.tracked {
-		_ = tc.Conn.Close() // the inner conn: the goroutine's own Close marks it done
-	}
-	s.mu.Unlock()
-	s.serving.Wait()
-	// A connection accepted while the loops stopped was tracked and is
-	// served; close the lot again.
-	s.mu.Lock()
-	for tc := range s.tracked {
-		_ = tc.Conn.Close()
-	}
-	s.mu.Unlock()
-	s.conns.Wait()
-	if err != nil {
+	if err := s.conns.Close(); err != nil {
 		return fmt.Errorf("imapfront: close: %w", err)
 	}
 	return nil
 }
 
-// track registers a new connection, or refuses it after Close.
-func (s *Server) track(c net.Conn) (*trackedConn, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, false
-	}
-	tc := &trackedConn{Conn: c, srv: s, id: s.ids.Add(1)}
-	if d := s.opts.ReadTimeout; d > 0 {
-		// Bounds an IMAPS handshake, which go-imap starts without one.
-		_ = c.SetReadDeadline(time.Now().Add(d))
-	}
-	s.tracked[tc] = struct{}{}
-	s.conns.Add(1)
-	return tc, true
-}
-
-func (s *Server) untrack(tc *trackedConn) {
-	s.mu.Lock()
-	delete(s.tracked, tc)
-	s.mu.Unlock()
-	if tc.end != nil {
-		tc.end()
-	}
-	s.conns.Done()
-}
-
-// sleep waits d, or less if the server closes.
-func (s *Server) sleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.done:
-	}
-}
-
-// open returns the number of connections being served.
-func (s *Server) open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.tracked)
-}
+// sleep waits d, or less if the server closes; it reports whether the
+// whole delay passed.
+func (s *Server) sleep(d time.Duration) bool { return s.conns.Sleep(d) }
 
 // appendLimit is the effective APPEND limit.
 func (s *Server) appendLimit() uint32 { return s.opts.AppendLimit }

@@ -3,7 +3,6 @@ package imapfront
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
 	"github.com/mailrig/mailrig/memstore"
 )
@@ -25,17 +24,17 @@ import (
 func TestIntercept(t *testing.T) {
 	t.Parallel()
 	var seen atomic.Value
-	e := newEnv(t, Options{Intercept: func(c Command) *Action {
+	e := newEnv(t, Options{Intercept: func(c Command) *fault.Action {
 		seen.Store(c)
 		switch {
 		case c.Name == "UID FETCH":
-			return &Action{Reply: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "try later"}
+			return &fault.Action{Reply: "NO [UNAVAILABLE] try later"}
 		case c.Name == "CREATE" && c.Mailbox == "Boom":
-			return &Action{Reply: imap.StatusResponseTypeBye, Text: "going away"}
+			return &fault.Action{Reply: "BYE going away"}
 		case c.Name == "DELETE":
-			return &Action{Close: true}
+			return &fault.Action{Drop: true}
 		case c.Name == "STATUS":
-			return &Action{Delay: 20 * time.Millisecond}
+			return &fault.Action{Delay: 20 * time.Millisecond}
 		}
 		return nil
 	}})
@@ -89,7 +88,7 @@ func TestRequireTLSAndSTARTTLS(t *testing.T) {
 	mustNoErr(t, c.Logout().Wait(), "logout")
 }
 
-func TestIMAPSWithTrackedListener(t *testing.T) {
+func TestServeTLS(t *testing.T) {
 	t.Parallel()
 	b, err := testcert.Get()
 	mustNoErr(t, err, "cert")
@@ -102,7 +101,7 @@ func TestIMAPSWithTrackedListener(t *testing.T) {
 	mustNoErr(t, err, "listen")
 	served := make(chan error, 1)
 	go func() {
-		served <- srv.Serve(tls.NewListener(srv.TrackListener(ln), testcert.ServerConfig(b.Certificate)))
+		served <- srv.ServeTLS(ln, testcert.ServerConfig(b.Certificate))
 	}()
 	c, err := imapclient.DialTLS(ln.Addr().String(), &imapclient.Options{TLSConfig: testcert.ClientConfig(b.Pool)})
 	mustNoErr(t, err, "dial tls")
@@ -113,8 +112,12 @@ func TestIMAPSWithTrackedListener(t *testing.T) {
 	// Close with the session still open: it must end every goroutine.
 	mustNoErr(t, srv.Close(), "close")
 	mustNoErr(t, <-served, "serve")
-	if err := srv.Serve(ln); !errors.Is(err, ErrServerClosed) {
+	// Like net/http's, Serve after Close returns nil, closing ln.
+	if err := srv.Serve(ln); err != nil {
 		t.Errorf("Serve after Close: %v", err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on ln after Serve after Close: %v", err)
 	}
 }
 

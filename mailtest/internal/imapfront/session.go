@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -58,39 +57,6 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	}
 	sess.log.Debug("imap session start")
 	return sess, nil, nil
-}
-
-// admit decides whether a new connection is greeted: beyond
-// MaxConnections, or when a CONNECT intercept says so, it gets "* BYE"
-// instead (go-imap sends a BYE error from NewSession as the greeting).
-func (s *Server) admit(sess *session) error {
-	if max := s.opts.MaxConnections; max > 0 && s.open() > max {
-		return &imap.Error{Type: imap.StatusResponseTypeBye, Code: imap.ResponseCodeUnavailable, Text: "Too many connections, try again later"}
-	}
-	if s.opts.Intercept == nil {
-		return nil
-	}
-	act := s.opts.Intercept(Command{Name: "CONNECT", ConnID: sess.id})
-	if act == nil {
-		return nil
-	}
-	if act.Delay > 0 {
-		t := time.NewTimer(act.Delay)
-		select {
-		case <-t.C:
-		case <-s.done:
-			t.Stop()
-			return errConnClosed
-		}
-	}
-	if act.Close || act.Reply != "" {
-		text := act.Text
-		if text == "" {
-			text = "Service not available"
-		}
-		return &imap.Error{Type: imap.StatusResponseTypeBye, Code: act.Code, Text: text}
-	}
-	return nil
 }
 
 // Close releases the session's watcher. It waits for a running Idle, which

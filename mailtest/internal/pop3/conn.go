@@ -15,6 +15,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 )
 
 // maxSASLLineLen bounds a SASL continuation line. RFC 5034 §4 exempts them
@@ -48,6 +50,7 @@ type session struct {
 	log    *slog.Logger
 
 	id        string
+	tr        Trace
 	tls       bool
 	state     State
 	timestamp string // APOP timestamp from the greeting, brackets included
@@ -65,11 +68,16 @@ type session struct {
 	scratch []byte
 }
 
-func newSession(srv *Server, c net.Conn) *session {
+// newSessionID names a session like the smtp-… and imap-… sessions of the
+// other front-ends.
+func newSessionID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
-	// Named like the smtp-… and imap-… sessions of the other front-ends.
-	id := "pop3-" + hex.EncodeToString(b[:])
+	return "pop3-" + hex.EncodeToString(b[:])
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	id := newSessionID()
 	ctx, cancel := context.WithCancel(srv.ctx)
 	s := &session{
 		srv:    srv,
@@ -79,6 +87,10 @@ func newSession(srv *Server, c net.Conn) *session {
 		cancel: cancel,
 		id:     id,
 		log:    srv.log.With("session", id, "remote", c.RemoteAddr().String()),
+	}
+	if srv.opts.Trace != nil {
+		_, implicitTLS := c.(*tls.Conn)
+		s.tr = srv.opts.Trace(id, c.RemoteAddr().String(), implicitTLS)
 	}
 	s.out = &cutWriter{s: s, budget: -1}
 	s.r = bufio.NewReaderSize(c, readBufferSize)
@@ -113,13 +125,11 @@ func (s *session) serve() {
 			return
 		}
 	}
-	if rep := s.intercept("", nil); rep != nil {
-		s.replyWith(rep)
-		if rep.Drop {
-			s.flush()
+	if act := s.intercept("CONNECT", nil); act != nil && (act.Drop || act.Reply != "") {
+		if act.Drop {
 			return
 		}
-		if !rep.OK {
+		if !s.replyWith(act.Reply) {
 			// A refused greeting means the server is not available (RFC 1939 §4
 			// has no other way to say so); hang up like a real server would.
 			s.flush()
@@ -262,32 +272,42 @@ func (s *session) handleLine(line string) {
 	if cmd.Name != "PASS" {
 		s.user = ""
 	}
-	if rep := s.intercept(cmd.Name, cmd.Args); rep != nil {
+	if act := s.intercept(cmd.Name, cmd.Args); act != nil {
 		switch {
-		case rep.DropAfter > 0:
+		case act.Drop:
+			s.flush() // earlier pipelined replies were owed
+			s.done = true
+			return
+		case act.DropAfter > 0:
 			s.flush() // earlier pipelined replies don't count against the budget
-			s.out.budget = rep.DropAfter
+			s.out.budget = act.DropAfter
 			s.dispatch(cmd)
 			s.flush()
 			s.done = true
-		default:
-			s.replyWith(rep)
-			if rep.Drop {
-				s.flush()
-				s.done = true
-			}
+			return
+		case act.Reply != "":
+			s.replyWith(act.Reply)
+			return
 		}
-		return
 	}
 	s.dispatch(cmd)
 }
 
-func (s *session) intercept(name string, args []string) *Reply {
+// intercept asks Options.Intercept about a command and waits out the
+// action's delay; Close cuts the delay short and turns it into a drop.
+func (s *session) intercept(name string, args []string) *fault.Action {
 	if s.srv.opts.Intercept == nil {
 		return nil
 	}
 	info := SessionInfo{ID: s.id, RemoteAddr: s.raw.RemoteAddr(), TLS: s.tls, State: s.state, Username: s.username}
-	return s.srv.opts.Intercept(s.ctx, info, name, args)
+	act := s.srv.opts.Intercept(info, name, args)
+	if act == nil {
+		return nil
+	}
+	if !s.srv.conns.Sleep(act.Delay) {
+		return &fault.Action{Drop: true}
+	}
+	return act
 }
 
 func (s *session) connInfo() ConnInfo {
@@ -317,11 +337,16 @@ func (s *session) reject(code, text string) {
 	s.status(false, code, text)
 }
 
-func (s *session) replyWith(r *Reply) {
-	if r.Drop && r.Code == "" && r.Text == "" {
-		return
+// replyWith sends a fault's reply and reports whether it was +OK; one
+// that does not parse (Options.Intercept is not mailtest's) becomes -ERR.
+func (s *session) replyWith(reply string) bool {
+	ok, code, text, err := ParseReply(reply)
+	if err != nil {
+		s.log.Error("pop3: bad fault reply; answering -ERR", "err", err)
+		ok, code, text = false, "", ""
 	}
-	s.status(r.OK, r.Code, r.Text)
+	s.status(ok, code, text)
+	return ok
 }
 
 func (s *session) status(ok bool, code, text string) {
@@ -405,15 +430,15 @@ func (s *session) setErr(err error) {
 }
 
 func (s *session) trace(fromClient bool, line string) {
-	// Transcript is often a t.Logf: skip building strings nobody reads.
-	if t := s.srv.opts.Transcript; t != nil {
-		t(s.id, fromClient, line)
+	if s.tr.Line != nil {
+		s.tr.Line(fromClient, line)
 	}
 }
 
 func (s *session) traceBytes(b []byte) {
-	if t := s.srv.opts.Transcript; t != nil {
-		t(s.id, false, string(b))
+	// Skip building a string nobody reads.
+	if s.tr.Line != nil {
+		s.tr.Line(false, string(b))
 	}
 }
 

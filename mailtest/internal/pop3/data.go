@@ -10,7 +10,7 @@ import (
 // (added when missing) and the ".CRLF" terminator follows. It writes
 // slices of data straight into the buffered writer: no per-line allocation.
 func (s *session) sendData(data []byte) {
-	if s.srv.opts.Transcript != nil {
+	if s.tr.Line != nil {
 		s.trace(false, "<message "+strconv.Itoa(len(data))+" octets>")
 	}
 	rest := data

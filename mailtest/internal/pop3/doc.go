@@ -7,7 +7,7 @@
 // list is frozen at login, so message numbers are stable for the session.
 //
 // Everything a client can get wrong becomes a protocol reply; a misbehaving
-// client never crashes or stalls the server. [Options.Transcript] sees every
+// client never crashes or stalls the server. [Options.Trace] sees every
 // protocol line with secrets masked, and [Options.Intercept] lets tests
 // substitute replies or cut connections to inject faults.
 package pop3

@@ -52,12 +52,14 @@ func FuzzSession(f *testing.F) {
 		var events []string // "C:" or "S:" + line
 		srv := NewServer(b, Options{
 			MaxBadCommands: 1000,
-			Transcript: func(_ string, fromClient bool, line string) {
-				if fromClient {
-					events = append(events, "C:"+line)
-				} else {
-					events = append(events, "S:"+line)
-				}
+			Trace: func(string, string, bool) Trace {
+				return Trace{Line: func(fromClient bool, line string) {
+					if fromClient {
+						events = append(events, "C:"+line)
+					} else {
+						events = append(events, "S:"+line)
+					}
+				}}
 			},
 		})
 		conn := &memConn{in: bytes.NewReader(input)}

@@ -223,13 +223,20 @@ func startServer(t testing.TB, b Backend, opts Options) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveOn(t, b, opts, ln), ln.Addr().String()
+	return serveOn(t, b, opts, ln, nil), ln.Addr().String()
 }
 
-func serveOn(t testing.TB, b Backend, opts Options, ln net.Listener) *Server {
+// serveOn serves on ln, with implicit TLS if implicitTLS is set.
+func serveOn(t testing.TB, b Backend, opts Options, ln net.Listener, implicitTLS *tls.Config) *Server {
 	srv := NewServer(b, opts)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() {
+		if implicitTLS != nil {
+			done <- srv.ServeTLS(ln, implicitTLS)
+			return
+		}
+		done <- srv.Serve(ln)
+	}()
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -364,13 +371,18 @@ func selfSignedTLS(t testing.TB) (server, clientCfg *tls.Config) {
 	return server, clientCfg
 }
 
-// transcript collects Options.Transcript calls.
+// transcript collects the lines of Options.Trace.
 type transcript struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (tr *transcript) record(_ string, fromClient bool, line string) {
+// trace is an Options.Trace that records every session into tr.
+func (tr *transcript) trace(string, string, bool) Trace {
+	return Trace{Line: tr.record}
+}
+
+func (tr *transcript) record(fromClient bool, line string) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	dir := "S: "

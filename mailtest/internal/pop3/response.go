@@ -1,9 +1,13 @@
 package pop3
 
-import "net"
+import (
+	"fmt"
+	"net"
+	"strings"
+)
 
 // Response codes (RFC 2449 §8, RFC 3206) the server puts in brackets after
-// "-ERR". Intercept hooks may use them in a Reply.
+// "-ERR". Intercept hooks may use them in a reply.
 const (
 	CodeInUse      = "IN-USE"      // the maildrop is locked by another session
 	CodeLoginDelay = "LOGIN-DELAY" // logging in again too soon
@@ -35,22 +39,30 @@ func (s State) String() string {
 	return "UNKNOWN"
 }
 
-// Reply is what an [Options.Intercept] hook returns to override the server.
-//
-// The zero Reply is "-ERR" with no text. Fields combine as follows:
-//   - DropAfter > 0: the command runs normally, but the connection is cut
-//     once DropAfter octets of its response (status line included) have
-//     been written — e.g. a RETR that dies halfway. OK, Code and Text are
-//     ignored.
-//   - Drop: the reply (if Code or Text is set) is sent and the connection is
-//     closed without entering the UPDATE state, so nothing is deleted.
-//   - otherwise: the reply is sent instead of running the command.
-type Reply struct {
-	OK        bool   // "+OK" rather than "-ERR"
-	Code      string // optional response code without brackets, e.g. CodeSysTemp
-	Text      string // human-readable text
-	Drop      bool   // close the connection after the (optional) reply
-	DropAfter int64  // run the command but cut the connection after this many octets
+// ParseReply splits a fault's reply, "-ERR [SYS/TEMP] text" or "+OK
+// text", into its parts; the code and text are optional.
+func ParseReply(reply string) (ok bool, code, text string, err error) {
+	rest := strings.TrimSpace(reply)
+	switch {
+	case strings.HasPrefix(rest, "+OK"):
+		ok, rest = true, rest[len("+OK"):]
+	case strings.HasPrefix(rest, "-ERR"):
+		rest = rest[len("-ERR"):]
+	default:
+		return false, "", "", fmt.Errorf("pop3: reply %q must start with -ERR or +OK", reply)
+	}
+	if rest != "" && rest[0] != ' ' {
+		return false, "", "", fmt.Errorf("pop3: reply %q must start with -ERR or +OK", reply)
+	}
+	rest = strings.TrimSpace(rest)
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return false, "", "", fmt.Errorf("pop3: reply %q: unterminated response code", reply)
+		}
+		code, rest = rest[1:end], strings.TrimSpace(rest[end+1:])
+	}
+	return ok, code, rest, nil
 }
 
 // SessionInfo describes a session to an [Options.Intercept] hook.

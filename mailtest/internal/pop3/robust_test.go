@@ -3,7 +3,6 @@ package pop3
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 )
 
 func TestLineLengthLimit(t *testing.T) {
@@ -35,7 +36,7 @@ func TestLineLengthLimit(t *testing.T) {
 func TestGarbage(t *testing.T) {
 	t.Parallel()
 	tr := &transcript{}
-	_, addr := startServer(t, newTestBackend(), Options{Transcript: tr.record, MaxBadCommands: 100})
+	_, addr := startServer(t, newTestBackend(), Options{Trace: tr.trace, MaxBadCommands: 100})
 	c := dial(t, addr)
 	runSteps(t, c, []step{
 		{"US\x00ER alice", `-ERR invalid command: .*`, nil},
@@ -188,7 +189,8 @@ func TestCloseWithOpenSessions(t *testing.T) {
 	if logins, closes, errs := b.stats(); logins != 2 || closes != 2 || len(errs) != 0 {
 		t.Errorf("logins %d closes %d errs %v", logins, closes, errs)
 	}
-	if err := srv.Serve(ln); !errors.Is(err, ErrServerClosed) {
+	// Like net/http's, Serve after Close returns nil, closing ln.
+	if err := srv.Serve(ln); err != nil {
 		t.Errorf("Serve after Close = %v", err)
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
@@ -245,21 +247,21 @@ func TestIntercept(t *testing.T) {
 	var seen []string
 	b := newTestBackend()
 	b.addUser("big", "p", strings.Repeat("y", 10000))
-	hook := func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply {
+	hook := func(s SessionInfo, cmd string, args []string) *fault.Action {
 		mu.Lock()
 		seen = append(seen, s.State.String()+":"+cmd+":"+s.Username)
 		mu.Unlock()
 		switch {
 		case cmd == "STAT":
-			return &Reply{Code: CodeSysTemp, Text: "injected"}
+			return &fault.Action{Reply: "-ERR [SYS/TEMP] injected"}
 		case cmd == "NOOP":
-			return &Reply{OK: true, Text: "fine, really"}
+			return &fault.Action{Reply: "+OK fine, really"}
 		case cmd == "DELE":
-			return &Reply{Drop: true}
+			return &fault.Action{Drop: true}
 		case cmd == "UIDL":
-			return &Reply{Drop: true, Code: CodeSysPerm, Text: "going away"}
+			return &fault.Action{Delay: 20 * time.Millisecond, Reply: "-ERR [SYS/PERM] going away"}
 		case cmd == "RETR" && len(args) == 1 && args[0] == "1":
-			return &Reply{DropAfter: 1000}
+			return &fault.Action{DropAfter: 1000}
 		}
 		return nil
 	}
@@ -274,8 +276,12 @@ func TestIntercept(t *testing.T) {
 	c.expectClosed()
 
 	c = dial(t, addr)
+	start := time.Now()
 	runSteps(t, c, append(loginAlice, step{"UIDL", `-ERR \[SYS/PERM\] going away`, nil}))
-	c.expectClosed()
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("UIDL answered after %v, want a 20ms delay", d)
+	}
+	c.conn.Close() // without QUIT: nothing is committed
 
 	c = dial(t, addr)
 	runSteps(t, c, []step{{"USER big", `\+OK.*`, nil}, {"PASS p", `\+OK.*`, nil}})
@@ -298,7 +304,7 @@ func TestIntercept(t *testing.T) {
 	b.mu.Unlock()
 	mu.Lock()
 	defer mu.Unlock()
-	if seen[0] != "AUTHORIZATION::" || !strings.Contains(strings.Join(seen, " "), "TRANSACTION:STAT:alice") {
+	if seen[0] != "AUTHORIZATION:CONNECT:" || !strings.Contains(strings.Join(seen, " "), "TRANSACTION:STAT:alice") {
 		t.Errorf("hook saw %v", seen)
 	}
 }
@@ -306,9 +312,9 @@ func TestIntercept(t *testing.T) {
 func TestInterceptGreeting(t *testing.T) {
 	t.Parallel()
 	_, addr := startServer(t, newTestBackend(), Options{
-		Intercept: func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply {
-			if cmd == "" {
-				return &Reply{Code: CodeSysTemp, Text: "maintenance"}
+		Intercept: func(s SessionInfo, cmd string, args []string) *fault.Action {
+			if cmd == "CONNECT" {
+				return &fault.Action{Reply: "-ERR [SYS/TEMP] maintenance"}
 			}
 			return nil
 		},
@@ -320,9 +326,9 @@ func TestInterceptGreeting(t *testing.T) {
 	c.expectClosed()
 }
 
-// TestInterceptBlockingUntilClose checks a hook that blocks on ctx does not
-// stop Close from returning.
-func TestInterceptBlockingUntilClose(t *testing.T) {
+// TestInterceptDelayCutByClose checks a long fault delay does not stop
+// Close from returning, and drops the connection.
+func TestInterceptDelayCutByClose(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -330,10 +336,10 @@ func TestInterceptBlockingUntilClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := NewServer(newTestBackend(), Options{
-		Intercept: func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply {
+		Intercept: func(s SessionInfo, cmd string, args []string) *fault.Action {
 			if cmd == "NOOP" {
 				close(entered)
-				<-ctx.Done()
+				return &fault.Action{Delay: time.Hour, Reply: "+OK never"}
 			}
 			return nil
 		},
@@ -345,6 +351,7 @@ func TestInterceptBlockingUntilClose(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
+	c.expectClosed() // without the delayed reply
 }
 
 func TestBackendPanicIsContained(t *testing.T) {

@@ -3,16 +3,16 @@ package pop3
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 )
 
 // Defaults for zero Options fields.
@@ -50,19 +50,21 @@ type Options struct {
 	MaxBadCommands int
 	// Logger receives connection-level logs; nil discards them.
 	Logger *slog.Logger
-	// Transcript, when set, is called for every protocol line in both
-	// directions, without its CRLF. Secrets are masked (PASS, APOP digest,
-	// SASL responses) and a message body is reported as one
-	// "<message N octets>" line. It is called from session goroutines, so it
-	// must be safe for concurrent use.
-	Transcript func(sessionID string, fromClient bool, line string)
-	// Intercept, when set, is called before each command is executed (and,
-	// with cmd "", before the greeting). Returning nil lets the server proceed;
-	// a non-nil Reply is used instead, see Reply. ctx is cancelled when the
-	// server closes. It must not call Server.Close.
-	Intercept func(ctx context.Context, s SessionInfo, cmd string, args []string) *Reply
-	// MaxConnections limits open connections; beyond it a client is greeted
-	// with "-ERR [SYS/TEMP]" and closed. 0 means no limit.
+	// Trace, if set, is called for each accepted connection, with the ID
+	// its session has (SessionInfo.ID, ConnInfo.SessionID), before anything
+	// is read or written; see Trace. It is called from session goroutines,
+	// so it must be safe for concurrent use.
+	Trace func(sessionID, remoteAddr string, implicitTLS bool) Trace
+	// Intercept, when set, is called before each command is executed, and
+	// with cmd "CONNECT" before the greeting. Returning nil lets the server
+	// proceed; a non-nil Action replaces, delays or cuts the command (see
+	// fault.Action; Close cuts a delay short). At CONNECT a "-ERR" reply
+	// replaces the greeting and the server hangs up; a "+OK" one replaces
+	// only the greeting. It must not call Server.Close.
+	Intercept func(s SessionInfo, cmd string, args []string) *fault.Action
+	// MaxConnections limits the open connections of each listener; beyond
+	// it a client is greeted with "-ERR [SYS/TEMP]" and closed. 0 means no
+	// limit.
 	MaxConnections int
 	// Disable hides capabilities so clients can test their fallbacks:
 	// "TOP", "UIDL", "STLS", "SASL" (AUTH) or "USER" (USER and PASS),
@@ -71,20 +73,26 @@ type Options struct {
 	Disable []string
 }
 
+// Trace is how a session's protocol lines are recorded.
+type Trace struct {
+	// Line, if set, gets every protocol line in both directions, without
+	// its CRLF. Secrets are masked (PASS, APOP digest, SASL responses) and
+	// a message body is reported as one "<message N octets>" line.
+	Line func(fromClient bool, text string)
+	// End, if set, is called once the session has ended and its
+	// connection is closed.
+	End func()
+}
+
 // Server is a POP3 server. Create it with NewServer.
 type Server struct {
 	backend Backend
 	opts    Options
 	log     *slog.Logger
+	conns   *conntrack.Tracker
 
 	ctx    context.Context // cancelled by Close; parent of every session context
 	cancel context.CancelFunc
-
-	mu        sync.Mutex
-	closed    bool
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	wg        sync.WaitGroup // Serve loops and session goroutines
 }
 
 // Hideable lists the capabilities Options.Disable accepts.
@@ -102,9 +110,6 @@ func (s *Server) hidden(name string) bool {
 	}
 	return false
 }
-
-// ErrServerClosed is returned by Serve when called after Close.
-var ErrServerClosed = errors.New("pop3: server closed")
 
 // NewServer returns a server that authenticates against b. Zero Options
 // fields take their defaults.
@@ -136,116 +141,60 @@ func NewServer(b Backend, opts Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		backend:   b,
-		opts:      opts,
-		log:       log,
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		backend: b,
+		opts:    opts,
+		log:     log,
+		conns:   conntrack.New(conntrack.Options{Logger: log}),
+		ctx:     ctx,
+		cancel:  cancel,
 	}
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine
-// until Close is called, then returns nil. Any other accept failure is
-// returned wrapped. A listener made by tls.NewListener gives implicit-TLS
-// POP3S: sessions see ConnInfo.TLS and STLS is not offered.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
+// until Close is called, then returns nil (also when called after Close).
+// Any other accept failure is returned wrapped.
+func (s *Server) Serve(ln net.Listener) error { return s.ServeTLS(ln, nil) }
 
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return nil
-			}
-			if isTransientAcceptError(err) {
-				// Out of descriptors is common when a test suite opens many
-				// connections at once: wait for some to close rather than give up.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("pop3: accept failed; retrying", "err", err, "delay", backoff)
-				select {
-				case <-time.After(backoff):
-				case <-s.ctx.Done():
-					return nil
-				}
-				continue
-			}
-			return fmt.Errorf("pop3: accept: %w", err)
-		}
-		backoff = 0
-		open, ok := s.track(c)
-		if !ok {
-			c.Close()
-			return nil
-		}
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			if max := s.opts.MaxConnections; max > 0 && open > max {
-				s.refuse(c)
-				return
-			}
-			newSession(s, c).serve()
-		}()
+// ServeTLS is Serve for implicit-TLS POP3S, where sessions see
+// ConnInfo.TLS and STLS is not offered; a nil config is Serve. Connection
+// tracking sits under TLS.
+func (s *Server) ServeTLS(ln net.Listener, tlsConfig *tls.Config) error {
+	err := s.conns.Serve(ln, conntrack.ListenConfig{
+		TLS:      tlsConfig,
+		MaxConns: s.opts.MaxConnections,
+		// RFC 3206: -ERR [SYS/TEMP] instead of the +OK greeting.
+		Refusal: "-ERR [" + CodeSysTemp + "] too many connections, try again later",
+		Refused: func(c net.Conn, line string) { s.traceRefusal(c, tlsConfig != nil, line) },
+	}, s.handle)
+	if err != nil {
+		return fmt.Errorf("pop3: accept: %w", err)
+	}
+	return nil
+}
+
+// handle serves one connection until its session ends.
+func (s *Server) handle(c net.Conn) {
+	sess := newSession(s, c)
+	sess.serve()
+	_ = c.Close()
+	if sess.tr.End != nil {
+		sess.tr.End()
 	}
 }
 
-func isTransientAcceptError(err error) bool {
-	var ne net.Error
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ECONNABORTED) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-// track registers a new connection and returns how many are open with it;
-// it reports false once the server is closed, so Close never races with
-// wg.Add.
-func (s *Server) track(c net.Conn) (open int, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, false
+// traceRefusal records a connection turned away before a session
+// started, with the line it gets.
+func (s *Server) traceRefusal(c net.Conn, implicitTLS bool, line string) {
+	if s.opts.Trace == nil {
+		return
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return len(s.conns), true
-}
-
-// refuse greets a connection beyond MaxConnections with -ERR [SYS/TEMP]
-// (RFC 3206) instead of +OK; on a TLS connection the write runs the
-// handshake first.
-func (s *Server) refuse(c net.Conn) {
-	c.SetDeadline(time.Now().Add(s.opts.WriteTimeout))
-	fmt.Fprintf(c, "-ERR [%s] too many connections, try again later\r\n", CodeSysTemp)
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
+	tr := s.opts.Trace(newSessionID(), c.RemoteAddr().String(), implicitTLS)
+	if tr.Line != nil {
+		tr.Line(false, line)
+	}
+	if tr.End != nil {
+		tr.End()
+	}
 }
 
 // Close stops every Serve loop, closes every open connection (sessions in
@@ -253,19 +202,9 @@ func (s *Server) isClosed() bool {
 // returns once every goroutine the server started has ended. It returns the
 // first error from closing a listener.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	var err error
-	for ln := range s.listeners {
-		if cerr := ln.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
-			err = fmt.Errorf("pop3: close listener: %w", cerr)
-		}
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
-	return err
+	if err := s.conns.Close(); err != nil {
+		return fmt.Errorf("pop3: close listener: %w", err)
+	}
+	return nil
 }

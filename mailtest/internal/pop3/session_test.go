@@ -216,7 +216,7 @@ func TestAPOP(t *testing.T) {
 	t.Parallel()
 	b := newTestBackend()
 	tr := &transcript{}
-	_, addr := startServer(t, b, Options{Transcript: tr.record})
+	_, addr := startServer(t, b, Options{Trace: tr.trace})
 	c := dial(t, addr)
 	ts := regexp.MustCompile(`<[^>]+>`).FindString(c.greeting)
 	d := apopDigest(ts, "secret word")
@@ -232,7 +232,7 @@ func TestAPOP(t *testing.T) {
 func TestAuthPlain(t *testing.T) {
 	t.Parallel()
 	tr := &transcript{}
-	_, addr := startServer(t, newTestBackend(), Options{Transcript: tr.record})
+	_, addr := startServer(t, newTestBackend(), Options{Trace: tr.trace})
 
 	t.Run("initial response", func(t *testing.T) {
 		c := dial(t, addr)
@@ -296,7 +296,7 @@ func TestAuthPlain(t *testing.T) {
 func TestTranscriptMasksPassAndSummarisesBodies(t *testing.T) {
 	t.Parallel()
 	tr := &transcript{}
-	_, addr := startServer(t, newTestBackend(), Options{Transcript: tr.record})
+	_, addr := startServer(t, newTestBackend(), Options{Trace: tr.trace})
 	c := dial(t, addr)
 	runSteps(t, c, append(loginAlice,
 		step{"RETR 2", `\+OK 43 octets`, []string{"Subject: two", "X: y", "", "line1", "line2", "line3"}},

@@ -14,7 +14,7 @@ func TestSTLS(t *testing.T) {
 	serverCfg, clientCfg := selfSignedTLS(t)
 	tr := &transcript{}
 	rec := &connInfoRecorder{Backend: newTestBackend()}
-	_, addr := startServer(t, rec, Options{TLSConfig: serverCfg, Transcript: tr.record})
+	_, addr := startServer(t, rec, Options{TLSConfig: serverCfg, Trace: tr.trace})
 	c := dial(t, addr)
 	runSteps(t, c, []step{
 		{"CAPA", `\+OK.*`, []string{"TOP", "USER", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "SASL PLAIN", "STLS", "IMPLEMENTATION mailrig"}},
@@ -88,7 +88,7 @@ func TestImplicitTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &connInfoRecorder{Backend: newTestBackend()}
-	serveOn(t, rec, Options{TLSConfig: serverCfg}, tls.NewListener(ln, serverCfg))
+	serveOn(t, rec, Options{TLSConfig: serverCfg}, ln, serverCfg)
 	conn, err := tls.Dial("tcp", ln.Addr().String(), clientCfg)
 	if err != nil {
 		t.Fatal(err)

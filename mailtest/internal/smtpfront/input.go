@@ -9,18 +9,6 @@ import (
 	"time"
 )
 
-// inputListener wraps each accepted connection in an inputConn. It sits
-// under any TLS layer.
-type inputListener struct{ net.Listener }
-
-func (l inputListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &inputConn{Conn: c}, nil
-}
-
 // inputConn records that the client's byte stream has ended (EOF, reset or
 // a read timeout). go-smtp cannot tell a BDAT chunk cut short by a vanished
 // client from a complete one: io.Copy of the chunk stops at EOF without an

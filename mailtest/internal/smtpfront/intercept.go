@@ -1,15 +1,11 @@
 package smtpfront
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
 )
 
 // Command describes an SMTP command about to be answered, for
@@ -28,21 +24,6 @@ type Command struct {
 	AuthUser string
 	// RemoteAddr is the client's address.
 	RemoteAddr string
-}
-
-// Action replaces or delays the answer to a command. The zero Action lets
-// the command run normally.
-type Action struct {
-	// Delay is waited before anything else.
-	Delay time.Duration
-	// Code, EnhancedCode and Text make the reply sent instead of running
-	// the command, when Code is not 0.
-	Code         int
-	EnhancedCode [3]int
-	Text         string
-	// Drop closes the connection without a reply. For DATA the message is
-	// stored first: the client cannot know whether it was taken.
-	Drop bool
 }
 
 // ParseReply turns "452 4.2.2 Mailbox full" into its parts. The enhanced
@@ -79,17 +60,18 @@ func ParseReply(s string) (code int, enhanced [3]int, text string, err error) {
 	return code, enhanced, text, nil
 }
 
-func (a *Action) smtpError() *smtp.SMTPError {
-	enh := smtp.EnhancedCode(a.EnhancedCode)
-	if a.EnhancedCode == [3]int{} {
-		enh = smtp.EnhancedCodeNotSet
-	}
-	return &smtp.SMTPError{Code: a.Code, EnhancedCode: enh, Message: a.Text}
+// action is a fault.Action in go-smtp's terms, left to take after its
+// delay: drop the connection, or answer with err.
+type action struct {
+	Drop bool
+	err  *smtp.SMTPError
 }
+
+func (a *action) smtpError() *smtp.SMTPError { return a.err }
 
 // intercept asks the hook about cmd and carries out the delay; it returns
 // the action left to take (nil: go on normally).
-func (s *Server) intercept(cmd Command) *Action {
+func (s *Server) intercept(cmd Command) *action {
 	if s.opts.Intercept == nil {
 		return nil
 	}
@@ -97,53 +79,38 @@ func (s *Server) intercept(cmd Command) *Action {
 	if act == nil {
 		return nil
 	}
-	if !s.sleep(act.Delay) {
-		return &Action{Drop: true}
+	if !s.conns.Sleep(act.Delay) || act.Drop {
+		return &action{Drop: true}
 	}
-	if act.Code == 0 && !act.Drop {
+	if act.Reply == "" {
 		return nil
 	}
-	return act
+	return &action{err: s.replyError(act.Reply)}
 }
 
-// sleep waits d, or less if the server closes; it reports whether the
-// whole delay passed.
-func (s *Server) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return true
+// replyError turns a fault's reply into the error go-smtp answers with.
+func (s *Server) replyError(reply string) *smtp.SMTPError {
+	code, enhanced, text, err := ParseReply(reply)
+	if err != nil {
+		s.opts.Logger.Error("smtp: bad fault reply; answering 451", "err", err)
+		code, enhanced, text = 451, [3]int{4, 3, 0}, "Refused by a test fault"
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.done:
-		return false
+	enh := smtp.EnhancedCode(enhanced)
+	if enhanced == [3]int{} {
+		enh = smtp.EnhancedCodeNotSet
 	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: text}
 }
 
-// admit decides at accept time whether a connection gets the normal
-// greeting (true) or a refusal written by refuse.
-func (s *Server) admit(open int64) bool {
-	if s.opts.MaxConnections > 0 && open > int64(s.opts.MaxConnections) {
-		return false
-	}
-	return true
-}
+// tooManyConnections answers a connection beyond MaxConnections (RFC 5321
+// §3.1 allows a 421 greeting).
+const tooManyConnections = "421 4.7.0 Too many connections, try again later"
 
-// refuse answers a connection that admit turned away, or that a CONNECT
-// fault refuses, with a 421 (RFC 5321 §3.1) and closes it.
-func (s *Server) refuse(c net.Conn, tlsConfig *tls.Config, act *Action) {
-	if act == nil {
-		act = &Action{Code: 421, EnhancedCode: [3]int{4, 7, 0}, Text: "Too many connections, try again later"}
+// replyLine is e's reply as sent on the wire, without its CRLF.
+func replyLine(e *smtp.SMTPError) string {
+	line := strconv.Itoa(e.Code)
+	if e.EnhancedCode != smtp.EnhancedCodeNotSet && e.EnhancedCode != (smtp.EnhancedCode{}) {
+		line += fmt.Sprintf(" %d.%d.%d", e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2])
 	}
-	line := ""
-	if !act.Drop {
-		line = strconv.Itoa(act.Code)
-		if act.EnhancedCode != [3]int{} {
-			line += fmt.Sprintf(" %d.%d.%d", act.EnhancedCode[0], act.EnhancedCode[1], act.EnhancedCode[2])
-		}
-		line += " " + act.Text
-	}
-	conntrack.Refuse(c, tlsConfig, line)
+	return line + " " + e.Message
 }

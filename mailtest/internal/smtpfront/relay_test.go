@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
 	"github.com/mailrig/mailrig/memstore"
 )
@@ -449,9 +450,9 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestRelayFaults(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
-	_, addr := relayServer(t, Options{Store: store, Disable: allRelayHidden, Intercept: func(c Command) *Action {
+	_, addr := relayServer(t, Options{Store: store, Disable: allRelayHidden, Intercept: func(c Command) *fault.Action {
 		if c.Name == "DATA" {
-			return &Action{Drop: true}
+			return &fault.Action{Drop: true}
 		}
 		return nil
 	}}, false)

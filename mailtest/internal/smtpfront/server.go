@@ -10,13 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/mailrig/mailrig/mailtest/internal/conntrack"
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/slogx"
 	"github.com/mailrig/mailrig/memstore"
 )
@@ -57,8 +57,9 @@ type Options struct {
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 	// Intercept, if set, is asked before each command is answered; see
-	// Command and Action. Tests use it to inject faults.
-	Intercept func(Command) *Action
+	// Command and fault.Action. Tests use it to inject faults. A CONNECT
+	// action with only a Delay is ignored: go-smtp greets at once.
+	Intercept func(Command) *fault.Action
 	// MaxConnections limits open connections per listener; beyond it a
 	// client is greeted with 421 4.7.0 and closed. 0 means no limit.
 	MaxConnections int
@@ -115,14 +116,10 @@ func (o *Options) hidden(name string) bool {
 
 // Server is an SMTP server over a memstore.Store. Create it with NewServer.
 type Server struct {
-	opts Options
-	smtp *smtp.Server
-
-	mu        sync.Mutex
-	listeners []*conntrack.Listener
-	closed    bool
-	serving   sync.WaitGroup
-	done      chan struct{} // closed by Close; cuts intercept delays short
+	opts    Options
+	smtp    *smtp.Server
+	conns   *conntrack.Tracker
+	serving sync.WaitGroup // the relay's goroutines
 }
 
 // NewServer returns a server configured by opts; call Serve to accept
@@ -147,7 +144,7 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, done: make(chan struct{})}
+	s := &Server{opts: opts, conns: conntrack.New(conntrack.Options{Logger: opts.Logger})}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -165,111 +162,87 @@ func NewServer(opts Options) *Server {
 }
 
 // Serve accepts plain connections on ln until Close. It returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error {
-	tl := s.track(ln, nil)
-	return s.serve(inputListener{tl}, tl)
-}
+func (s *Server) Serve(ln net.Listener) error { return s.ServeTLS(ln, nil) }
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
-// Close. Connection tracking sits under TLS, so go-smtp sees *tls.Conn.
-func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
-	tl := s.track(ln, config)
-	return s.serve(tls.NewListener(inputListener{tl}, config), tl)
-}
-
-// track wraps ln so Close can wait for its connections, and so connections
-// beyond MaxConnections, or refused by a CONNECT fault, get a 421 before
-// go-smtp sees them. tlsConfig is set for implicit-TLS listeners.
-func (s *Server) track(ln net.Listener, tlsConfig *tls.Config) *conntrack.Listener {
-	tl := conntrack.Wrap(ln)
-	var refusal sync.Map // net.Conn -> *Action chosen by Limit for Reject
-	tl.Limit = func(c net.Conn, open int64) bool {
-		if !s.admit(open) {
-			return false
-		}
-		if s.opts.Intercept == nil {
-			return true
-		}
-		// Only decide here, on the accept loop; Reject waits out any delay.
-		// A CONNECT action without a reply or drop is ignored: go-smtp
-		// greets as soon as it gets the connection.
-		if act := s.opts.Intercept(Command{Name: "CONNECT", RemoteAddr: addrString(c.RemoteAddr())}); act != nil && (act.Code != 0 || act.Drop) {
-			refusal.Store(c, act)
-			return false
-		}
-		return true
+// Close; a nil config is Serve. Connection tracking sits under TLS, so
+// go-smtp sees *tls.Conn.
+func (s *Server) ServeTLS(ln net.Listener, tlsConfig *tls.Config) error {
+	cfg := conntrack.ListenConfig{
+		TLS:      tlsConfig,
+		MaxConns: s.opts.MaxConnections,
+		Refusal:  tooManyConnections,
+		Refused:  func(c net.Conn, line string) { s.traceRefusal(c, tlsConfig, line, false) },
+		Admit:    s.connectFault(tlsConfig),
+		Wrap:     func(c net.Conn) net.Conn { return &inputConn{Conn: c} }, // under TLS
 	}
-	tl.Reject = func(c net.Conn) {
-		var act *Action
-		if v, ok := refusal.LoadAndDelete(c); ok {
-			act = v.(*Action)
-			if !s.sleep(act.Delay) {
-				c.Close()
-				return
-			}
-		}
-		s.traceRefusal(c, tlsConfig, act)
-		s.refuse(c, tlsConfig, act)
-	}
-	return tl
-}
-
-func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		tl.Close()
-		return fmt.Errorf("smtpfront: serve: %w", net.ErrClosed)
-	}
-	s.listeners = append(s.listeners, tl)
-	s.serving.Add(1)
-	s.mu.Unlock()
-	defer s.serving.Done()
 	var err error
 	if s.opts.Trace == nil && !s.opts.needsRelay() {
 		// Without transcripts one go-smtp server serves every connection,
 		// which saves a server and a goroutine per connection.
-		err = s.smtp.Serve(ln)
+		l, ok := s.conns.Listen(ln, cfg)
+		if !ok {
+			return nil // closed
+		}
+		err = s.smtp.Serve(l)
 	} else {
-		err = s.acceptLoop(ln)
+		err = s.conns.Serve(ln, cfg, s.serveConn)
 	}
-	if s.isClosed() {
+	if err != nil && !s.conns.Closed() {
+		return fmt.Errorf("smtpfront: serve: %w", err)
+	}
+	return nil
+}
+
+// connectFault turns away, with the reply it asks for before go-smtp sees
+// them, connections that a CONNECT fault refuses.
+func (s *Server) connectFault(tlsConfig *tls.Config) conntrack.Admit {
+	if s.opts.Intercept == nil {
 		return nil
 	}
-	return err
-}
-
-// acceptLoop hands each connection to a go-smtp server of its own (see
-// Trace), directly or through a relay (see relay). go-smtp's Serve
-// returns as soon as it has started the connection's goroutine, when it
-// asks our one-connection listener for a second one; Shutdown then waits
-// for that goroutine, so Close still returns only after every goroutine
-// ended.
-func (s *Server) acceptLoop(ln net.Listener) error {
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() || errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warn("smtp: accept failed; retrying", "err", err, "delay", delay)
-				if !s.sleep(delay) {
-					return nil
-				}
-				continue
-			}
-			return err
+	return func(c net.Conn) func() {
+		// Only decide here, on the accept loop; the refusal waits out any
+		// delay.
+		act := s.opts.Intercept(Command{Name: "CONNECT", RemoteAddr: addrString(c.RemoteAddr())})
+		if act == nil || (act.Reply == "" && !act.Drop) {
+			return nil
 		}
-		delay = 0
-		s.serveConn(c)
+		return func() {
+			if !s.conns.Sleep(act.Delay) {
+				return
+			}
+			line := ""
+			if !act.Drop {
+				line = replyLine(s.replyError(act.Reply))
+			}
+			s.traceRefusal(c, tlsConfig, line, act.Drop)
+			conntrack.Refuse(c, tlsConfig, line)
+		}
 	}
 }
 
-// serveConn starts serving c on a go-smtp server of its own.
+// traceRefusal records a connection turned away before go-smtp saw it,
+// with the line it gets (none if dropped).
+func (s *Server) traceRefusal(c net.Conn, tlsConfig *tls.Config, line string, dropped bool) {
+	if s.opts.Trace == nil {
+		return
+	}
+	tr := s.opts.Trace(newSessionID(), addrString(c.RemoteAddr()), tlsConfig != nil)
+	switch {
+	case !dropped && tr.Debug != nil:
+		_, _ = io.WriteString(tr.Debug, line+"\r\n")
+	case dropped && tr.Note != nil:
+		tr.Note("<connection dropped by a CONNECT fault>")
+	}
+	if tr.End != nil {
+		tr.End()
+	}
+}
+
+// serveConn serves c on a go-smtp server of its own (see Trace), directly
+// or through a relay (see relay). go-smtp's Serve returns as soon as it
+// has started the connection's goroutine, when it asks our one-connection
+// listener for a second one; Shutdown then waits for that goroutine.
 func (s *Server) serveConn(c net.Conn) {
 	id := newSessionID()
 	var tr Trace
@@ -282,15 +255,11 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	srv := s.newConnServer(&backend{s: s, id: id}, tr.Debug)
-	_ = srv.Serve(conntrack.OneConn(c)) // returns at once
-	s.serving.Add(1)
-	go func() {
-		defer s.serving.Done()
-		_ = srv.Shutdown(context.Background()) // waits for the connection's goroutine
-		if tr.End != nil {
-			tr.End()
-		}
-	}()
+	_ = srv.Serve(conntrack.OneConn(c))    // returns at once
+	_ = srv.Shutdown(context.Background()) // waits for the connection's goroutine
+	if tr.End != nil {
+		tr.End()
+	}
 }
 
 // newConnServer returns a go-smtp server like s.smtp for one connection,
@@ -313,64 +282,18 @@ func (s *Server) newConnServer(b *backend, debug io.Writer) *smtp.Server {
 	return srv
 }
 
-// traceRefusal records a connection turned away before go-smtp saw it.
-func (s *Server) traceRefusal(c net.Conn, tlsConfig *tls.Config, act *Action) {
-	if s.opts.Trace == nil {
-		return
-	}
-	tr := s.opts.Trace(newSessionID(), addrString(c.RemoteAddr()), tlsConfig != nil)
-	switch {
-	case act == nil:
-		act = &Action{Code: 421, EnhancedCode: [3]int{4, 7, 0}, Text: "Too many connections, try again later"}
-		fallthrough
-	case !act.Drop:
-		line := strconv.Itoa(act.Code)
-		if act.EnhancedCode != [3]int{} {
-			line += fmt.Sprintf(" %d.%d.%d", act.EnhancedCode[0], act.EnhancedCode[1], act.EnhancedCode[2])
-		}
-		if tr.Debug != nil {
-			_, _ = io.WriteString(tr.Debug, line+" "+act.Text+"\r\n")
-		}
-	case tr.Note != nil:
-		tr.Note("<connection dropped by a CONNECT fault>")
-	}
-	if tr.End != nil {
-		tr.End()
-	}
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
+// sleep waits d, or less if the server closes; it reports whether the
+// whole delay passed.
+func (s *Server) sleep(d time.Duration) bool { return s.conns.Sleep(d) }
 
 // Close closes every listener and connection and returns when every
 // goroutine the server started has ended.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	listeners := s.listeners
-	close(s.done)
-	s.mu.Unlock()
-
-	err := s.smtp.Close()
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	for _, l := range listeners {
-		if cerr := l.CloseAll(); cerr != nil && err == nil {
-			err = cerr
-		}
+	err := s.conns.Close() // waits for every connection and handler
+	if cerr := s.smtp.Close(); err == nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
 	}
 	s.serving.Wait()
-	for _, l := range listeners {
-		l.Wait()
-	}
 	if err != nil {
 		return fmt.Errorf("smtpfront: close: %w", err)
 	}
