@@ -48,7 +48,7 @@ type Tracker struct {
 	listeners map[*Listener]struct{}
 	conns     map[*Conn]struct{}
 	// wg counts connections not yet ended, refusals and handlers running,
-	// and listeners whose accept loop has not yet stopped.
+	// and Accept calls under way.
 	wg sync.WaitGroup
 }
 
@@ -101,7 +101,6 @@ func (t *Tracker) Listen(ln net.Listener, cfg ListenConfig) (net.Listener, bool)
 	}
 	l := &Listener{ln: ln, t: t, cfg: cfg}
 	t.listeners[l] = struct{}{}
-	t.wg.Add(1) // until the accept loop sees its last error
 	if cfg.TLS != nil {
 		return tls.NewListener(l, cfg.TLS), true
 	}
@@ -175,7 +174,7 @@ func (t *Tracker) Open() int {
 
 // Close closes every listener and every connection, and returns once
 // every connection has ended, every handler and refusal has returned, and
-// every accept loop has stopped. It returns the first error from closing
+// every Accept under way has returned. It returns the first error from closing
 // a listener. Calling it again waits the same way.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
@@ -225,23 +224,26 @@ func (t *Tracker) track(nc net.Conn, l *Listener) (*Conn, int, bool) {
 // Listener is a net.Listener whose connections are tracked. Create it with
 // Tracker.Listen.
 type Listener struct {
-	ln      net.Listener
-	t       *Tracker
-	cfg     ListenConfig
-	open    atomic.Int64
-	stopped sync.Once
+	ln   net.Listener
+	t    *Tracker
+	cfg  ListenConfig
+	open atomic.Int64
 }
 
 // Accept waits for and returns the next connection, tracked. It retries
 // temporary errors (out of file descriptors, an aborted handshake) with a
 // back-off, and fails with net.ErrClosed after Close.
 func (l *Listener) Accept() (net.Conn, error) {
+	if !l.t.enter() {
+		return nil, net.ErrClosed
+	}
+	defer l.t.wg.Done()
 	var delay time.Duration
 	for {
 		nc, err := l.ln.Accept()
 		if err != nil {
 			if l.t.Closed() {
-				return nil, l.stop(net.ErrClosed)
+				return nil, net.ErrClosed
 			}
 			if temporary(err) {
 				// Out of descriptors is common when a test suite opens many
@@ -249,17 +251,17 @@ func (l *Listener) Accept() (net.Conn, error) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				l.t.log.Warn("accept failed; retrying", "err", err, "delay", delay)
 				if !l.t.Sleep(delay) {
-					return nil, l.stop(net.ErrClosed)
+					return nil, net.ErrClosed
 				}
 				continue
 			}
-			return nil, l.stop(err)
+			return nil, err
 		}
 		delay = 0
 		c, open, ok := l.t.track(nc, l)
 		if !ok {
 			_ = nc.Close()
-			return nil, l.stop(net.ErrClosed)
+			return nil, net.ErrClosed
 		}
 		if refuse := l.admit(c, open); refuse != nil {
 			l.t.wg.Add(1) // c is counted, see ServeListener
@@ -295,10 +297,16 @@ func (l *Listener) admit(c *Conn, open int) (refuse func()) {
 	return nil
 }
 
-// stop marks the accept loop as stopped for Close, once, and returns err.
-func (l *Listener) stop(err error) error {
-	l.stopped.Do(l.t.wg.Done)
-	return err
+// enter counts an Accept under way for Close, or reports false once Close
+// was called.
+func (t *Tracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
 }
 
 // Close closes the listener; its connections stay open.
