@@ -6,6 +6,7 @@ package mailtest_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -362,7 +363,9 @@ func TestListenersAreLoopbackOnly(t *testing.T) {
 				t.Errorf("New(WithAddr(%s, %q)) started without WithNonLoopback", p, addr)
 				continue
 			}
-			if !strings.Contains(err.Error(), "non-loopback") {
+			// One "mailtest: " prefix, as the package's other errors have.
+			if !errors.Is(err, mailtest.ErrNonLoopback) || !strings.HasPrefix(err.Error(), "mailtest: refusing non-loopback address") ||
+				strings.Count(err.Error(), "mailtest: ") != 1 {
 				t.Errorf("New(WithAddr(%s, %q)): %v", p, addr, err)
 			}
 		}

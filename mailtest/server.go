@@ -24,7 +24,7 @@ import (
 
 // ErrNonLoopback is returned (wrapped) by New when a listen address is not
 // on loopback and WithNonLoopback was not given.
-var ErrNonLoopback = errors.New("refusing non-loopback address")
+var ErrNonLoopback = errors.New("mailtest: refusing non-loopback address")
 
 // Protocol names one of the server's listeners.
 type Protocol string
@@ -89,7 +89,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	}
 	s, err := start(cfg)
 	if err != nil {
-		tb.Fatalf("mailtest: %v", err)
+		tb.Fatal(withPrefix(err))
 		return nil
 	}
 	tb.Cleanup(func() {
@@ -115,7 +115,20 @@ func New(opts ...Option) (*Server, error) {
 	if !cfg.transcriptsSet {
 		cfg.noTranscripts = true // nothing would read them; see WithTranscripts
 	}
-	return start(cfg)
+	s, err := start(cfg)
+	if err != nil {
+		return nil, withPrefix(err)
+	}
+	return s, nil
+}
+
+// withPrefix makes err start with "mailtest: " like the package's other
+// errors, unless it already does (ErrNonLoopback).
+func withPrefix(err error) error {
+	if strings.HasPrefix(err.Error(), "mailtest: ") {
+		return err
+	}
+	return fmt.Errorf("mailtest: %w", err)
 }
 
 func start(cfg config) (*Server, error) {
@@ -251,7 +264,7 @@ func (s *Server) listen(p Protocol) error {
 		return nil
 	}
 	if !s.cfg.allowNonLoopback && !isLoopback(addr) {
-		return fmt.Errorf("%s: %w: %q (see WithNonLoopback)", p, ErrNonLoopback, addr)
+		return fmt.Errorf("%w %q for %s (see WithNonLoopback)", ErrNonLoopback, addr, p)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
