@@ -90,7 +90,7 @@ func TestDeliverUnknownUser(t *testing.T) {
 	if _, ok := s.User("nobody@example.com"); ok || len(s.Users()) != 1 {
 		t.Fatal("user created despite WithAutoCreateUsers(false)")
 	}
-	if _, err := New().Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := New().Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrEmptyAddress) || errors.Is(err, ErrNoSuchUser) {
 		t.Fatalf("empty recipient: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 // Errors returned by the store. Test them with errors.Is.
 var (
 	ErrNoSuchUser    = errors.New("memstore: no such user")
+	ErrEmptyAddress  = errors.New("memstore: empty address")
 	ErrAuthFailed    = errors.New("memstore: authentication failed")
 	ErrNoMailbox     = errors.New("memstore: no such mailbox")
 	ErrExists        = errors.New("memstore: mailbox already exists")
@@ -71,7 +72,7 @@ func utf8Valid(s string) bool { return utf8.ValidString(s) }
 // aliases. An alias that belongs to another user fails with ErrUserExists.
 func (s *Store) AddUser(address, password string, aliases ...string) (*User, error) {
 	if key(address) == "" {
-		return nil, fmt.Errorf("%w: empty address", ErrNoSuchUser)
+		return nil, ErrEmptyAddress
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,7 +127,7 @@ func (s *Store) newUserLocked(address string) *User {
 // password (so nobody can log in as it until SetPassword) if there is none.
 func (s *Store) EnsureUser(address string) (*User, error) {
 	if key(address) == "" {
-		return nil, fmt.Errorf("%w: empty address", ErrNoSuchUser)
+		return nil, ErrEmptyAddress
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,7 +181,10 @@ func (s *Store) recipientUser(address string) (*User, error) {
 	if u, ok := s.users[key(address)]; ok {
 		return u, nil
 	}
-	if !s.autoCreate || key(address) == "" {
+	if key(address) == "" {
+		return nil, ErrEmptyAddress
+	}
+	if !s.autoCreate {
 		return nil, fmt.Errorf("%w: %s", ErrNoSuchUser, address)
 	}
 	return s.newUserLocked(address), nil
