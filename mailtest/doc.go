@@ -70,10 +70,11 @@
 //
 // # Faults and limits
 //
-// Inject makes the server fail deterministically: a reply code for a
-// command (SMTP "452 4.2.2", IMAP "NO [OVERQUOTA]", POP3 "-ERR
-// [SYS/TEMP]"), a delay, or a dropped connection, for the next N commands
-// or until cleared. On SMTP a recipient address asks for a failure without
+// Inject makes the server fail deterministically on one protocol (SMTP,
+// IMAP or POP3, on all of its listeners): a reply code for a command
+// (SMTP "452 4.2.2", IMAP "NO [OVERQUOTA]", POP3 "-ERR [SYS/TEMP]"), a
+// delay, or a dropped connection, for the next N commands or until
+// cleared. On SMTP a recipient address asks for a failure without
 // code: RCPT TO:<fail-rcpt-452@example.com> is refused with 452, and a
 // recipient fail-data-451@… makes the DATA fail. Options simulate provider
 // limits: WithMaxConnections, WithRateLimit, WithMaxMessageBytes,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -24,7 +25,8 @@ import (
 // command. A Fault with only Delay slows the command down and then runs it.
 type Fault struct {
 	// Protocol is SMTP (every SMTP listener: SMTP, Submission, SMTPS), IMAP
-	// (IMAP and IMAPS) or POP3 (POP3 and POP3S).
+	// (IMAP and IMAPS) or POP3 (POP3 and POP3S). Any other value, a
+	// listener such as SMTPS included, makes Inject fail.
 	Protocol Protocol
 	// Command is the command to act on, upper case:
 	//   - SMTP: CONNECT (instead of the greeting), HELO (HELO and EHLO),
@@ -90,13 +92,26 @@ type activeFault struct {
 }
 
 // Inject adds a fault and returns a function that removes it. Faults are
-// checked in the order they were added; the first that matches acts. It
-// panics if the Fault is malformed (unknown protocol, or a reply that is
-// not in the protocol's form), which is a bug in the test.
-func (s *Server) Inject(f Fault) (clear func()) {
+// checked in the order they were added; the first that matches acts. A
+// malformed Fault (a Protocol other than SMTP, IMAP or POP3, no Command, or
+// a Reply not in the protocol's form) is a bug in the test: Inject fails t
+// with t.Fatal and adds nothing.
+func (s *Server) Inject(t testing.TB, f Fault) (clear func()) {
+	t.Helper()
+	clear, err := s.inject(f)
+	if err != nil {
+		t.Fatal(err)
+		return func() {}
+	}
+	return clear
+}
+
+// inject is Inject for callers without a test, such as an HTTP endpoint:
+// a malformed Fault is an error.
+func (s *Server) inject(f Fault) (clear func(), err error) {
 	f.Command = strings.ToUpper(strings.TrimSpace(f.Command))
 	if err := validateFault(f); err != nil {
-		panic(fmt.Sprintf("mailtest: Inject(%v): %v", f, err))
+		return nil, fmt.Errorf("mailtest: fault %v: %w", f, err)
 	}
 	af := &activeFault{Fault: f, left: f.Times}
 	if f.Times <= 0 {
@@ -105,7 +120,7 @@ func (s *Server) Inject(f Fault) (clear func()) {
 	s.faults.mu.Lock()
 	s.faults.faults = append(s.faults.faults, af)
 	s.faults.mu.Unlock()
-	return func() { s.faults.remove(af) }
+	return func() { s.faults.remove(af) }, nil
 }
 
 // ClearFaults removes every injected fault.
@@ -166,6 +181,8 @@ func validateFault(f Fault) error {
 		if f.Reply != "" && !strings.HasPrefix(f.Reply, "-ERR") && !strings.HasPrefix(f.Reply, "+OK") {
 			return fmt.Errorf("POP3 reply %q must start with -ERR or +OK", f.Reply)
 		}
+	case Submission, SMTPS, IMAPS, POP3S:
+		return fmt.Errorf("%q is a listener, not a protocol: a Fault targets SMTP, IMAP or POP3 on every listener that speaks it", f.Protocol)
 	default:
 		return fmt.Errorf("protocol %q: want SMTP, IMAP or POP3", f.Protocol)
 	}
@@ -209,7 +226,7 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
 	s.noteFault(cmd.SessionID, f)
 	act := &smtpfront.Action{Delay: f.Delay, Drop: f.Drop}
 	if f.Reply != "" && !f.Drop {
-		// validated by Inject
+		// validated by inject
 		act.Code, act.EnhancedCode, act.Text, _ = smtpfront.ParseReply(f.Reply)
 	}
 	return act
@@ -367,7 +384,7 @@ func (s *Server) imapIntercept(cmd imapfront.Command) *imapfront.Action {
 	s.noteFault(imapSessionID(cmd.ConnID), f)
 	act := &imapfront.Action{Delay: f.Delay, Close: f.Drop}
 	if f.Reply != "" && !f.Drop {
-		typ, code, text, _ := parseIMAPReply(f.Reply) // validated by Inject
+		typ, code, text, _ := parseIMAPReply(f.Reply) // validated by inject
 		act.Reply, act.Code, act.Text = imap.StatusResponseType(typ), imap.ResponseCode(code), text
 	}
 	return act

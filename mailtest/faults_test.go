@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	netsmtp "net/smtp"
@@ -19,9 +20,9 @@ import (
 func TestSMTPFaults(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "x@example.com", Times: 2, Reply: "452 4.2.2 Mailbox full"})
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Arg: "spammer@", Reply: "550 5.7.1 Sender rejected"})
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "x@example.com", Times: 2, Reply: "452 4.2.2 Mailbox full"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Arg: "spammer@", Reply: "550 5.7.1 Sender rejected"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
 
 	c := dialSMTP(t, srv.SMTPAddr())
 	c.expect("EHLO client.example", "250")
@@ -50,7 +51,7 @@ func TestSMTPFaults(t *testing.T) {
 func TestSMTPDropAfterData(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
 	c, err := smtp.Dial(srv.SMTPAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestSMTPDropAfterData(t *testing.T) {
 func TestSMTPDelayAndGreeting(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
 	c := dialSMTP(t, srv.SMTPAddr())
 	c.expect("EHLO client.example", "250")
 	start := time.Now()
@@ -78,7 +79,7 @@ func TestSMTPDelayAndGreeting(t *testing.T) {
 		t.Errorf("MAIL answered after %s, want ≥150ms", d)
 	}
 
-	clear := srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Reply: "421 4.3.2 Server busy"})
+	clear := srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Reply: "421 4.3.2 Server busy"})
 	for _, addr := range []string{srv.SMTPAddr(), srv.SubmissionAddr()} {
 		if got := readGreeting(t, addr); got != "421 4.3.2 Server busy" {
 			t.Errorf("%s greeting = %q", addr, got)
@@ -155,24 +156,54 @@ func TestRateLimit(t *testing.T) {
 	c.expect("MAIL FROM:<a@example.com>", "451 4.7.1")
 }
 
+// TestInjectRejectsMalformedFaults: a malformed Fault fails the test
+// through t.Fatal (it never panics), and the server keeps working as if
+// nothing had been injected.
 func TestInjectRejectsMalformedFaults(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, f := range []mailtest.Fault{
-		{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "oops"},
-		{Protocol: mailtest.IMAP, Command: "FETCH", Reply: "OK fine"},
-		{Protocol: mailtest.POP3, Command: "RETR", Reply: "nope"},
-		{Protocol: "gopher", Command: "GET"},
+	for _, tc := range []struct {
+		f    mailtest.Fault
+		want string
+	}{
+		{mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "oops"}, "oops"},
+		{mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Reply: "OK fine"}, "must start with NO, BAD or BYE"},
+		{mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Reply: "nope"}, "must start with -ERR or +OK"},
+		{mailtest.Fault{Protocol: "gopher", Command: "GET"}, `protocol "gopher": want SMTP, IMAP or POP3`},
+		{mailtest.Fault{Protocol: mailtest.SMTP}, "no Command"},
+		// A listener is not a protocol, even one that speaks SMTP.
+		{mailtest.Fault{Protocol: mailtest.SMTPS, Command: "RCPT", Reply: "452 4.2.2 Full"}, `"smtps" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.Submission, Command: "RCPT", Reply: "452 4.2.2 Full"}, `"submission" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.IMAPS, Command: "FETCH"}, `"imaps" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.POP3S, Command: "RETR"}, `"pop3s" is a listener`},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Inject(%v) did not panic", f)
-				}
-			}()
-			srv.Inject(f)
-		}()
+		rec := &fatalRecorder{TB: t}
+		clear := srv.Inject(rec, tc.f)
+		if len(rec.fatal) != 1 || !strings.HasPrefix(rec.fatal[0], "mailtest: fault ") || !strings.Contains(rec.fatal[0], tc.want) {
+			t.Errorf("Inject(%v) failed the test with %q, want one message containing %q", tc.f, rec.fatal, tc.want)
+		}
+		clear() // a no-op, but callable
 	}
+	// None of them was added: mail goes through.
+	if err := netsmtp.SendMail(srv.SMTPAddr(), nil, "a@example.com", []string{"b@example.com"}, []byte("Subject: ok\r\n\r\nx\r\n")); err != nil {
+		t.Error(err)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatal records the message and
+// returns, so a test can check what would have failed it.
+type fatalRecorder struct {
+	testing.TB
+	fatal []string
+}
+
+func (r *fatalRecorder) Helper()           {}
+func (r *fatalRecorder) Fatal(args ...any) { r.fatal = append(r.fatal, fmt.Sprint(args...)) }
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.fatal = append(r.fatal, fmt.Sprintf(format, args...))
 }
 
 func TestCapabilitySwitches(t *testing.T) {

@@ -137,7 +137,7 @@ func TestIMAPFaults(t *testing.T) {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Times: 1, Reply: "NO [UNAVAILABLE] Backend down"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Times: 1, Reply: "NO [UNAVAILABLE] Backend down"})
 	_, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true}).Collect()
 	var imapErr *imap.Error
 	if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeUnavailable || imapErr.Type != imap.StatusResponseTypeNo {
@@ -147,7 +147,7 @@ func TestIMAPFaults(t *testing.T) {
 		t.Fatalf("second FETCH: %v", err)
 	}
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "APPEND", Arg: "Sent", Times: 1, Reply: "NO [OVERQUOTA] Quota exceeded"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "APPEND", Arg: "Sent", Times: 1, Reply: "NO [OVERQUOTA] Quota exceeded"})
 	raw := "Subject: draft\r\n\r\nbody\r\n"
 	app := c.Append("Sent", int64(len(raw)), nil)
 	app.Write([]byte(raw))
@@ -159,7 +159,7 @@ func TestIMAPFaults(t *testing.T) {
 		t.Fatalf("refused APPEND stored %d messages", len(sent.Messages))
 	}
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "CONNECT", Reply: "BYE [UNAVAILABLE] Maintenance"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "CONNECT", Reply: "BYE [UNAVAILABLE] Maintenance"})
 	if got := readGreeting(t, srv.IMAPAddr()); got != "* BYE [UNAVAILABLE] Maintenance" {
 		t.Fatalf("greeting = %q", got)
 	}

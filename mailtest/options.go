@@ -23,7 +23,7 @@ type config struct {
 	noTLS            bool
 	cert             *tls.Certificate
 	pop3MarkSeen     bool
-	addrs            map[Protocol]string
+	addrs            map[Listener]string
 	allowNonLoopback bool
 	domain           string
 	readTimeout      time.Duration
@@ -147,15 +147,15 @@ func WithPOP3MarkSeen(on bool) Option {
 	return func(c *config) { c.pop3MarkSeen = on }
 }
 
-// WithAddr makes protocol p listen on addr (e.g. "127.0.0.1:1025") instead
+// WithAddr makes listener l listen on addr (e.g. "127.0.0.1:1025") instead
 // of an ephemeral loopback port. An empty addr turns the listener off.
 // Non-loopback addresses are refused unless WithNonLoopback is given.
-func WithAddr(p Protocol, addr string) Option {
+func WithAddr(l Listener, addr string) Option {
 	return func(c *config) {
 		if c.addrs == nil {
-			c.addrs = make(map[Protocol]string)
+			c.addrs = make(map[Listener]string)
 		}
-		c.addrs[p] = addr
+		c.addrs[l] = addr
 	}
 }
 

@@ -155,7 +155,7 @@ func TestPOP3Faults(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "big", Text: strings.Repeat("0123456789\n", 500)})
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Arg: "1", Times: 1, Reply: "-ERR [SYS/TEMP] storage hiccup"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Arg: "1", Times: 1, Reply: "-ERR [SYS/TEMP] storage hiccup"})
 	c := dialPOP3(t, srv.POP3Addr(), nil)
 	c.login("bob@example.com", "pw")
 	c.cmd("RETR 1", "-ERR [SYS/TEMP] storage hiccup")
@@ -163,12 +163,12 @@ func TestPOP3Faults(t *testing.T) {
 	c.multi()
 	c.cmd("QUIT", "+OK")
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "PASS", Times: 1, Reply: "-ERR [IN-USE] try later"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "PASS", Times: 1, Reply: "-ERR [IN-USE] try later"})
 	c = dialPOP3(t, srv.POP3Addr(), nil)
 	c.cmd("USER bob@example.com", "+OK")
 	c.cmd("PASS pw", "-ERR [IN-USE] try later")
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", DropAfterBytes: 100})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", DropAfterBytes: 100})
 	c = dialPOP3(t, srv.POP3Addr(), nil)
 	c.login("bob@example.com", "pw")
 	c.tp.PrintfLine("RETR 1")

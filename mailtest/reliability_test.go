@@ -482,7 +482,7 @@ func TestPOP3GarbageCommands(t *testing.T) {
 func TestTLSClientHelloToPlainPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
-	for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
+	for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
 		conn, err := net.DialTimeout("tcp", srv.Addr(p), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -516,7 +516,7 @@ func TestClientHelloBytesToPlainPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithTimeouts(300*time.Millisecond, 300*time.Millisecond))
 	hello := clientHello(t)
-	for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
+	for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
 		c := dialLine(t, srv.Addr(p), nil)
 		c.line() // greeting
 		c.send(string(hello))
@@ -548,7 +548,7 @@ func TestPlainTextToTLSPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	for _, tc := range []struct {
-		p    mailtest.Protocol
+		p    mailtest.Listener
 		line string
 	}{
 		{mailtest.SMTPS, "EHLO client.example\r\n"},

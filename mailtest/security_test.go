@@ -345,7 +345,7 @@ func TestPasswordsNeverLogged(t *testing.T) {
 func TestListenersAreLoopbackOnly(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, p := range mailtest.Protocols {
+	for _, p := range mailtest.Listeners() {
 		addr := srv.Addr(p)
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -356,7 +356,7 @@ func TestListenersAreLoopbackOnly(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "192.0.2.1:0", "example.com:25"} {
-		for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.IMAPS, mailtest.POP3} {
+		for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.IMAPS, mailtest.POP3} {
 			s, err := mailtest.New(mailtest.WithAddr(p, addr))
 			if err == nil {
 				s.Close()

@@ -26,24 +26,33 @@ import (
 // on loopback and WithNonLoopback was not given.
 var ErrNonLoopback = errors.New("mailtest: refusing non-loopback address")
 
-// Protocol names one of the server's listeners.
+// Listener names one of the server's listeners: see Addr and WithAddr.
+type Listener string
+
+// Protocol names a mail protocol: SMTP, IMAP or POP3. A Fault targets a
+// protocol on every listener that speaks it.
 type Protocol string
 
 // The listeners a Server opens by default, each on its own loopback port.
+// SMTP, IMAP and POP3 are also the protocols a Fault targets, so the
+// constants are untyped: mailtest.SMTP is a Listener in Addr and a Protocol
+// in a Fault.
 const (
-	SMTP       Protocol = "smtp"       // plain SMTP, no STARTTLS by default (like port 25)
-	Submission Protocol = "submission" // SMTP with STARTTLS and AUTH (like port 587)
-	SMTPS      Protocol = "smtps"      // SMTP over implicit TLS (like port 465)
-	IMAP       Protocol = "imap"       // IMAP with STARTTLS (like port 143)
-	IMAPS      Protocol = "imaps"      // IMAP over implicit TLS (like port 993)
-	POP3       Protocol = "pop3"       // POP3 with STLS (like port 110)
-	POP3S      Protocol = "pop3s"      // POP3 over implicit TLS (like port 995)
+	SMTP       = "smtp"       // plain SMTP, no STARTTLS by default (like port 25)
+	Submission = "submission" // SMTP with STARTTLS and AUTH (like port 587)
+	SMTPS      = "smtps"      // SMTP over implicit TLS (like port 465)
+	IMAP       = "imap"       // IMAP with STARTTLS (like port 143)
+	IMAPS      = "imaps"      // IMAP over implicit TLS (like port 993)
+	POP3       = "pop3"       // POP3 with STLS (like port 110)
+	POP3S      = "pop3s"      // POP3 over implicit TLS (like port 995)
 )
 
-// Protocols lists every protocol in the order the server starts them.
-var Protocols = []Protocol{SMTP, Submission, SMTPS, IMAP, IMAPS, POP3, POP3S}
+// Listeners returns every listener in the order the server starts them.
+func Listeners() []Listener {
+	return []Listener{SMTP, Submission, SMTPS, IMAP, IMAPS, POP3, POP3S}
+}
 
-func (p Protocol) tls() bool { return p == SMTPS || p == IMAPS || p == POP3S }
+func (l Listener) tls() bool { return l == SMTPS || l == IMAPS || l == POP3S }
 
 // Server is a mail server for tests: SMTP, submission, IMAP and POP3 (each
 // also over TLS) on loopback ports, over one in-memory store. Create it with
@@ -57,7 +66,7 @@ type Server struct {
 	tlsClient *tls.Config
 	certPEM   []byte
 
-	addrs map[Protocol]string
+	addrs map[Listener]string
 
 	smtp       *smtpfront.Server // SMTP and SMTPS
 	submission *smtpfront.Server
@@ -139,7 +148,7 @@ func start(cfg config) (*Server, error) {
 		return nil, err
 	}
 	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
-	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
+	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Listener]string)}
 	for _, u := range cfg.users {
 		if _, err := store.AddUser(u.address, u.password, u.aliases...); err != nil {
 			return nil, fmt.Errorf("add user %s: %w", u.address, err)
@@ -184,7 +193,7 @@ func start(cfg config) (*Server, error) {
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
-	for _, p := range Protocols {
+	for _, p := range Listeners() {
 		if err := s.listen(p); err != nil {
 			s.Close()
 			return nil, err
@@ -251,14 +260,14 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 }
 
 // listenAddr returns where p listens, or "" if it is off.
-func (s *Server) listenAddr(p Protocol) string {
+func (s *Server) listenAddr(p Listener) string {
 	if addr, ok := s.cfg.addrs[p]; ok {
 		return addr
 	}
 	return "127.0.0.1:0"
 }
 
-func (s *Server) listen(p Protocol) error {
+func (s *Server) listen(p Listener) error {
 	addr := s.listenAddr(p)
 	if addr == "" || (p.tls() && s.tlsServer == nil) {
 		return nil
@@ -289,7 +298,7 @@ func (s *Server) listen(p Protocol) error {
 	return nil
 }
 
-func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
+func (s *Server) serveFunc(p Listener) func(net.Listener) error {
 	switch p {
 	case SMTP:
 		return s.smtp.Serve
@@ -353,8 +362,8 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Addr returns the "host:port" protocol p listens on, or "" if it is off.
-func (s *Server) Addr(p Protocol) string { return s.addrs[p] }
+// Addr returns the "host:port" listener l listens on, or "" if it is off.
+func (s *Server) Addr(l Listener) string { return s.addrs[l] }
 
 // SMTPAddr is where plain SMTP listens. It offers no STARTTLS by default,
 // so net/smtp.SendMail and other mailers work against it unchanged.

@@ -163,7 +163,7 @@ func TestWithCertificate(t *testing.T) {
 func TestListenersAreLoopback(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, p := range mailtest.Protocols {
+	for _, p := range mailtest.Listeners() {
 		if addr := srv.Addr(p); !strings.HasPrefix(addr, "127.0.0.1:") {
 			t.Errorf("%s listens on %q", p, addr)
 		}
