@@ -79,8 +79,8 @@
 // recipient fail-data-451@… makes the DATA fail. Options simulate provider
 // limits: WithMaxConnections, WithRateLimit, WithMaxMessageBytes,
 // WithMaxRecipients, per-user quota (memstore.User.SetQuota), and hidden
-// extensions (WithoutIMAPCapability, WithoutSMTPExtension,
-// WithoutPOP3Capability) so applications can test their fallbacks.
+// extensions (WithHiddenIMAPCapabilities, WithHiddenSMTPExtensions,
+// WithHiddenPOP3Capabilities) so applications can test their fallbacks.
 //
 // # Transcripts
 //
@@ -95,6 +95,6 @@
 // # TLS
 //
 // A certificate for localhost, 127.0.0.1 and ::1 is generated once per
-// process. WithRequireTLS refuses authentication before TLS on every
-// protocol; WithoutTLS turns TLS off; WithCertificate supplies your own.
+// process. WithRequireTLSForAuth refuses authentication before TLS on every
+// protocol; WithTLS(false) turns TLS off; WithCertificate supplies your own.
 package mailtest

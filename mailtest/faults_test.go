@@ -127,7 +127,7 @@ func TestAddressConvention(t *testing.T) {
 		t.Fatalf("%d stored, want 1", n)
 	}
 
-	off := mailtest.NewServer(t, mailtest.WithoutAddressFaults())
+	off := mailtest.NewServer(t, mailtest.WithAddressFaults(false))
 	c = dialSMTP(t, off.SMTPAddr())
 	c.expect("EHLO client.example", "250")
 	c.expect("MAIL FROM:<a@example.com>", "250")
@@ -210,8 +210,8 @@ func TestCapabilitySwitches(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t,
 		mailtest.WithUser("bob@example.com", "pw"),
-		mailtest.WithoutSMTPExtension("STARTTLS", "SMTPUTF8", "AUTH"),
-		mailtest.WithoutPOP3Capability("TOP", "UIDL", "STLS", "SASL"))
+		mailtest.WithHiddenSMTPExtensions("STARTTLS", "SMTPUTF8", "AUTH"),
+		mailtest.WithHiddenPOP3Capabilities("TOP", "UIDL", "STLS", "SASL"))
 
 	c, err := smtp.Dial(srv.SubmissionAddr())
 	if err != nil {
@@ -247,14 +247,14 @@ func TestCapabilitySwitches(t *testing.T) {
 	p.cmd("TOP 1 0", "-ERR")
 	p.cmd("STAT", "+OK 0 0")
 
-	if _, err := mailtest.New(mailtest.WithoutSMTPExtension("ENHANCEDSTATUSCODES")); err == nil {
+	if _, err := mailtest.New(mailtest.WithHiddenSMTPExtensions("ENHANCEDSTATUSCODES")); err == nil {
 		t.Error("hiding ENHANCEDSTATUSCODES was accepted")
 	}
 
 	// The extensions go-smtp always advertises: hidden on every listener,
 	// before and after STARTTLS, and refused.
 	hidden := []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
-	srv = mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutSMTPExtension(hidden...))
+	srv = mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenSMTPExtensions(hidden...))
 	tlsConfig := srv.ClientTLSConfig()
 	checkEHLO := func(where string, c *smtp.Client) {
 		t.Helper()

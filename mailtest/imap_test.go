@@ -167,7 +167,7 @@ func TestIMAPFaults(t *testing.T) {
 
 func TestIMAPOverTLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	for name, dial := range map[string]func() (*imapclient.Client, error){
 		"IMAPS": func() (*imapclient.Client, error) {
 			return imapclient.DialTLS(srv.IMAPSAddr(), &imapclient.Options{TLSConfig: srv.ClientTLSConfig()})
@@ -196,13 +196,13 @@ func TestIMAPOverTLS(t *testing.T) {
 		t.Error("LOGINDISABLED not advertised before TLS")
 	}
 	if err := c.Login("bob@example.com", "pw").Wait(); err == nil {
-		t.Error("plain-text login accepted under WithRequireTLS")
+		t.Error("plain-text login accepted under WithRequireTLSForAuth")
 	}
 }
 
 func TestWithoutIMAPCapability(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutIMAPCapability("MOVE"))
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenIMAPCapabilities("MOVE"))
 	c := srv.IMAPClient(t, "bob@example.com")
 	caps, err := c.Capability().Wait()
 	if err != nil {

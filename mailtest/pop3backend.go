@@ -95,7 +95,7 @@ func (d *maildrop) Open(uid uint32) ([]byte, error) {
 
 func (d *maildrop) Retrieved(uid uint32) {
 	if d.markSeen {
-		d.inbox.SetFlags([]uint32{uid}, memstore.FlagsAdd, memstore.NewFlags(memstore.FlagSeen), d)
+		d.inbox.SetFlags([]uint32{uid}, memstore.AddFlags, memstore.NewFlags(memstore.FlagSeen), d)
 	}
 }
 

@@ -371,7 +371,7 @@ func TestListenersAreLoopbackOnly(t *testing.T) {
 		}
 	}
 	// With the explicit opt-in it listens where asked.
-	s, err := mailtest.New(mailtest.WithAddr(mailtest.SMTP, "0.0.0.0:0"), mailtest.WithNonLoopback())
+	s, err := mailtest.New(mailtest.WithAddr(mailtest.SMTP, "0.0.0.0:0"), mailtest.WithNonLoopback(true))
 	if err != nil {
 		t.Fatal(err)
 	}

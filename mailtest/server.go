@@ -141,13 +141,13 @@ func withPrefix(err error) error {
 }
 
 func start(cfg config) (*Server, error) {
-	if err := checkHideable("SMTP extension", cfg.hideSMTP, smtpfront.Hideable); err != nil {
+	if err := checkHideable("SMTP extension", cfg.hiddenSMTPExtensions, smtpfront.Hideable); err != nil {
 		return nil, err
 	}
-	if err := checkHideable("POP3 capability", cfg.hidePOP3, pop3.Hideable); err != nil {
+	if err := checkHideable("POP3 capability", cfg.hiddenPOP3Capabilities, pop3.Hideable); err != nil {
 		return nil, err
 	}
-	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
+	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownRecipients))
 	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Listener]string)}
 	for _, u := range cfg.users {
 		if _, err := store.AddUser(u.address, u.password, u.aliases...); err != nil {
@@ -165,28 +165,28 @@ func start(cfg config) (*Server, error) {
 	smtpOpts.Trace, submissionOpts.Trace = s.smtpTrace(SMTP), s.smtpTrace(Submission)
 	s.smtp = smtpfront.NewServer(smtpOpts)
 	s.submission = smtpfront.NewServer(submissionOpts)
-	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedAuthDelay}, pop3.Options{
+	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedLoginDelay}, pop3.Options{
 		TLSConfig:      s.tlsServer,
-		RequireTLS:     cfg.requireTLS,
+		RequireTLS:     cfg.requireTLSForAuth,
 		Hostname:       cfg.domain,
 		ReadTimeout:    cfg.readTimeout,
 		IdleTimeout:    cfg.idleTimeout,
 		Logger:         s.log.With("protocol", "pop3"),
 		Intercept:      s.pop3InterceptTraced,
 		Transcript:     s.pop3TranscriptFunc(),
-		Disable:        cfg.hidePOP3,
+		Disable:        cfg.hiddenPOP3Capabilities,
 		MaxConnections: cfg.maxConnections,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
 		Store:           store,
 		AppendLimit:     uint32(min(cfg.maxMessageBytes, 1<<32-1)),
 		TLSConfig:       s.tlsServer,
-		RequireTLS:      cfg.requireTLS,
+		RequireTLS:      cfg.requireTLSForAuth,
 		Logger:          s.log.With("protocol", "imap"),
-		Disable:         cfg.hideIMAP,
+		Disable:         cfg.hiddenIMAPCapabilities,
 		Intercept:       s.imapIntercept,
 		MaxConnections:  cfg.maxConnections,
-		FailedAuthDelay: cfg.failedAuthDelay,
+		FailedAuthDelay: cfg.failedLoginDelay,
 		ReadTimeout:     cfg.readTimeout,
 		IdleTimeout:     cfg.imapIdleTimeout,
 		Trace:           s.imapTraceFunc(),
@@ -240,15 +240,15 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		Domain:            s.cfg.domain,
 		MaxMessageBytes:   s.cfg.maxMessageBytes,
 		MaxRecipients:     s.cfg.maxRecipients,
-		RequireTLSForAuth: s.cfg.requireTLS,
+		RequireTLSForAuth: s.cfg.requireTLSForAuth,
 		RequireAuth:       s.cfg.requireAuth,
 		NoTraceHeaders:    s.cfg.noTraceHeaders,
 		ReadTimeout:       s.cfg.readTimeout,
 		Logger:            s.log.With("protocol", "smtp"),
 		Intercept:         s.smtpIntercept,
 		MaxConnections:    s.cfg.maxConnections,
-		Disable:           s.cfg.hideSMTP,
-		FailedAuthDelay:   s.cfg.failedAuthDelay,
+		Disable:           s.cfg.hiddenSMTPExtensions,
+		FailedAuthDelay:   s.cfg.failedLoginDelay,
 	}
 	if s.rate != nil {
 		o.RateLimit = s.rate.allow
@@ -272,7 +272,7 @@ func (s *Server) listen(p Listener) error {
 	if addr == "" || (p.tls() && s.tlsServer == nil) {
 		return nil
 	}
-	if !s.cfg.allowNonLoopback && !isLoopback(addr) {
+	if !s.cfg.nonLoopback && !isLoopback(addr) {
 		return fmt.Errorf("%w %q for %s (see WithNonLoopback)", ErrNonLoopback, addr, p)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -403,7 +403,7 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 
 // CertificatePEM returns the generated certificate in PEM form, for
 // clients outside the process (curl --cacert, Thunderbird). It is nil when
-// WithCertificate or WithoutTLS is used.
+// WithCertificate or WithTLS(false) is used.
 func (s *Server) CertificatePEM() []byte { return s.certPEM }
 
 // Store returns the in-memory store behind the server, for direct

@@ -189,7 +189,7 @@ func TestSMTPReplies(t *testing.T) {
 		opts   []mailtest.Option
 		script [][2]string // line, expected reply prefix
 	}{
-		{"unknown recipient refused", []mailtest.Option{mailtest.WithOnlyKnownRecipients(), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
+		{"unknown recipient refused", []mailtest.Option{mailtest.WithOnlyKnownRecipients(true), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
 			{"MAIL FROM:<a@example.com>", "250 2.0.0"},
 			{"RCPT TO:<nobody@example.com>", "550 5.1.1"},
 			{"RCPT TO:<BOB@example.com>", "250 2.0.0"},
@@ -198,7 +198,7 @@ func TestSMTPReplies(t *testing.T) {
 			{auth("bob@example.com", "nope"), "535 5.7.8"},
 			{auth("bob@example.com", "pw"), "235 2.0.0"},
 		}},
-		{"auth required", []mailtest.Option{mailtest.WithRequireAuth(), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
+		{"auth required", []mailtest.Option{mailtest.WithRequireAuth(true), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
 			{"MAIL FROM:<a@example.com>", "530 5.7.0"},
 			{auth("bob@example.com", "pw"), "235 2.0.0"},
 			{"MAIL FROM:<a@example.com>", "250 2.0.0"},

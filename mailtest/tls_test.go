@@ -17,7 +17,7 @@ import (
 // the submission port and authenticates, trusting ClientTLSConfig.
 func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	c, err := netsmtp.Dial(srv.SubmissionAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ok, _ := c.Extension("AUTH"); ok {
-		t.Error("AUTH offered before STARTTLS under WithRequireTLS")
+		t.Error("AUTH offered before STARTTLS under WithRequireTLSForAuth")
 	}
 	if err := c.StartTLS(srv.ClientTLSConfig()); err != nil {
 		t.Fatalf("StartTLS: %v", err)
@@ -60,7 +60,7 @@ func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 // (submission, and SMTP with WithSMTPStartTLS) and over implicit TLS.
 func TestGoSMTPClientTLSModes(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithSMTPStartTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithSMTPStartTLS(true))
 	dials := map[string]func() (*smtp.Client, error){
 		"submission STARTTLS": func() (*smtp.Client, error) {
 			return smtp.DialStartTLS(srv.SubmissionAddr(), srv.ClientTLSConfig())
@@ -94,7 +94,7 @@ func TestGoSMTPClientTLSModes(t *testing.T) {
 // TestPOP3STLS upgrades a POP3 session with STLS (RFC 2595).
 func TestPOP3STLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	c := dialPOP3(t, srv.POP3Addr(), nil)
 	c.cmd("USER bob@example.com", "-ERR [AUTH]")
 	c.cmd("CAPA", "+OK")
@@ -118,7 +118,7 @@ func TestPOP3STLS(t *testing.T) {
 
 func TestWithoutTLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithoutTLS())
+	srv := mailtest.NewServer(t, mailtest.WithTLS(false))
 	for _, addr := range []string{srv.SMTPSAddr(), srv.IMAPSAddr(), srv.POP3SAddr()} {
 		if addr != "" {
 			t.Errorf("TLS listener open at %s", addr)

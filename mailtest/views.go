@@ -107,7 +107,7 @@ func imapView(u *memstore.User) IMAPView {
 				SeqNum:       uint32(i + 1),
 				UID:          e.UID,
 				Flags:        e.Flags.List(),
-				InternalDate: e.Message.InternalDate(),
+				InternalDate: e.Message.ReceivedAt(),
 				Size:         e.Message.Size(),
 				Message:      wrap(e.Message),
 			})

@@ -14,8 +14,8 @@ func TestDeliverSharesMessage(t *testing.T) {
 	if string(m.Raw()) != "Subject: hi\r\n\r\nhello\r\n" {
 		t.Fatalf("Raw = %q", m.Raw())
 	}
-	if m.ID() == 0 || !m.InternalDate().Equal(testDate) {
-		t.Fatalf("ID %d date %v", m.ID(), m.InternalDate())
+	if m.ID() == 0 || !m.ReceivedAt().Equal(testDate) {
+		t.Fatalf("ID %d date %v", m.ID(), m.ReceivedAt())
 	}
 	if got := m.Envelope(); got.MailFrom != "sender@example.com" || len(got.Rcpts) != 4 {
 		t.Fatalf("Envelope = %+v", got)

@@ -45,9 +45,9 @@ func systemBit(name string) (uint8, bool) {
 	return 0, false
 }
 
-// Canonical returns the canonical spelling of a system flag (`\seen` →
+// CanonicalFlag returns the canonical spelling of a system flag (`\seen` →
 // `\Seen`) and returns other names unchanged.
-func Canonical(name string) string {
+func CanonicalFlag(name string) string {
 	if bit, ok := systemBit(name); ok {
 		for i := range systemFlags {
 			if bit == 1<<i {
@@ -161,16 +161,16 @@ type FlagOp int
 
 // The three ways to change flags, as in IMAP STORE.
 const (
-	FlagsAdd     FlagOp = iota // +FLAGS
-	FlagsRemove                // -FLAGS
-	FlagsReplace               // FLAGS
+	AddFlags     FlagOp = iota // +FLAGS
+	RemoveFlags                // -FLAGS
+	ReplaceFlags               // FLAGS
 )
 
 func (op FlagOp) apply(cur, f Flags) Flags {
 	switch op {
-	case FlagsAdd:
+	case AddFlags:
 		return cur.Union(f)
-	case FlagsRemove:
+	case RemoveFlags:
 		return cur.Minus(f)
 	default:
 		return f

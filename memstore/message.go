@@ -77,8 +77,8 @@ func (m *Message) Raw() []byte { return m.raw }
 // Size is the length of Raw in octets, the size IMAP and POP3 report.
 func (m *Message) Size() int64 { return int64(len(m.raw)) }
 
-// InternalDate is the time the message was received (or the date given to APPEND).
-func (m *Message) InternalDate() time.Time { return m.date }
+// ReceivedAt is the time the message was received (or the date given to APPEND).
+func (m *Message) ReceivedAt() time.Time { return m.date }
 
 // Envelope returns the SMTP envelope. Messages appended over IMAP or filed
 // directly have an empty envelope.

@@ -16,14 +16,14 @@ var (
 	ErrNoSuchUser    = errors.New("memstore: no such user")
 	ErrEmptyAddress  = errors.New("memstore: empty address")
 	ErrAuthFailed    = errors.New("memstore: authentication failed")
-	ErrNoMailbox     = errors.New("memstore: no such mailbox")
-	ErrExists        = errors.New("memstore: mailbox already exists")
+	ErrNoSuchMailbox = errors.New("memstore: no such mailbox")
+	ErrMailboxExists = errors.New("memstore: mailbox already exists")
 	ErrInbox         = errors.New("memstore: INBOX cannot be deleted")
 	ErrBadName       = errors.New("memstore: invalid mailbox name")
 	ErrBadSpecialUse = errors.New("memstore: unsupported special-use attribute")
 	ErrOverQuota     = errors.New("memstore: over quota")
 	ErrSameMailbox   = errors.New("memstore: source and destination are the same mailbox")
-	ErrUserExists    = errors.New("memstore: address already belongs to another user")
+	ErrAddressTaken  = errors.New("memstore: address already belongs to another user")
 )
 
 // Store is an in-memory mail store. The zero value is not usable; call New.
@@ -69,7 +69,7 @@ func utf8Valid(s string) bool { return utf8.ValidString(s) }
 
 // AddUser creates a user with a password and optional aliases, or, if the
 // address already belongs to a user, sets that user's password and adds the
-// aliases. An alias that belongs to another user fails with ErrUserExists.
+// aliases. An alias that belongs to another user fails with ErrAddressTaken.
 func (s *Store) AddUser(address, password string, aliases ...string) (*User, error) {
 	if key(address) == "" {
 		return nil, ErrEmptyAddress
@@ -79,7 +79,7 @@ func (s *Store) AddUser(address, password string, aliases ...string) (*User, err
 	u := s.users[key(address)]
 	for _, a := range aliases {
 		if other, ok := s.users[key(a)]; ok && other != u {
-			return nil, fmt.Errorf("%w: %s", ErrUserExists, a)
+			return nil, fmt.Errorf("%w: %s", ErrAddressTaken, a)
 		}
 	}
 	if u == nil {

@@ -181,13 +181,13 @@ func ValidateMailboxName(name string) error {
 	return nil
 }
 
-// Mailbox returns the named mailbox or ErrNoMailbox.
+// Mailbox returns the named mailbox or ErrNoSuchMailbox.
 func (u *User) Mailbox(name string) (*Mailbox, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	mb, ok := u.mailboxes[canonicalName(name)]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNoMailbox, name)
+		return nil, fmt.Errorf("%w: %q", ErrNoSuchMailbox, name)
 	}
 	return mb, nil
 }
@@ -230,7 +230,7 @@ func compareNames(a, b string) int {
 
 // CreateMailbox creates a mailbox, and any missing parent levels, with an
 // optional special-use attribute (RFC 6154: \Archive, \Drafts, \Junk,
-// \Sent, \Trash). It fails with ErrExists if the name is taken.
+// \Sent, \Trash). It fails with ErrMailboxExists if the name is taken.
 func (u *User) CreateMailbox(name, specialUse string) (*Mailbox, error) {
 	if err := ValidateMailboxName(name); err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func (u *User) CreateMailbox(name, specialUse string) (*Mailbox, error) {
 	u.mu.Lock()
 	if _, ok := u.mailboxes[name]; ok {
 		u.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrExists, name)
+		return nil, fmt.Errorf("%w: %q", ErrMailboxExists, name)
 	}
 	var created []*Mailbox
 	levels := strings.Split(name, Delimiter)
@@ -301,7 +301,7 @@ func (u *User) DeleteMailbox(name string) error {
 	mb, ok := u.mailboxes[name]
 	if !ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoMailbox, name)
+		return fmt.Errorf("%w: %q", ErrNoSuchMailbox, name)
 	}
 	delete(u.mailboxes, name)
 	u.mu.Unlock()
@@ -327,7 +327,7 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	}
 	oldName, newName = canonicalName(oldName), canonicalName(newName)
 	if newName == InboxName {
-		return fmt.Errorf("%w: cannot rename to INBOX", ErrExists)
+		return fmt.Errorf("%w: cannot rename to INBOX", ErrMailboxExists)
 	}
 	if oldName == InboxName {
 		return u.renameInbox(newName)
@@ -338,11 +338,11 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	u.mu.Lock()
 	if _, ok := u.mailboxes[oldName]; !ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoMailbox, oldName)
+		return fmt.Errorf("%w: %q", ErrNoSuchMailbox, oldName)
 	}
 	if _, ok := u.mailboxes[newName]; ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrExists, newName)
+		return fmt.Errorf("%w: %q", ErrMailboxExists, newName)
 	}
 	type rename struct {
 		mb       *Mailbox
@@ -362,7 +362,7 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	for _, r := range renames {
 		if other, ok := u.mailboxes[r.new]; ok && !moving[other] {
 			u.mu.Unlock()
-			return fmt.Errorf("%w: %q", ErrExists, r.new)
+			return fmt.Errorf("%w: %q", ErrMailboxExists, r.new)
 		}
 	}
 	for _, r := range renames {
@@ -432,7 +432,7 @@ func (u *User) Unsubscribe(name string) error {
 	defer u.mu.Unlock()
 	name = canonicalName(name)
 	if !u.subscribed[name] {
-		return fmt.Errorf("%w: not subscribed to %q", ErrNoMailbox, name)
+		return fmt.Errorf("%w: not subscribed to %q", ErrNoSuchMailbox, name)
 	}
 	delete(u.subscribed, name)
 	return nil

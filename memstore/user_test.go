@@ -38,7 +38,7 @@ func TestAddUserAndLookup(t *testing.T) {
 	}
 	// An alias of another user is refused and changes nothing.
 	bob := mustUser(t, s, "bob@example.com", "bpw")
-	if _, err := s.AddUser("bob@example.com", "x", "third@example.com"); !errors.Is(err, ErrUserExists) {
+	if _, err := s.AddUser("bob@example.com", "x", "third@example.com"); !errors.Is(err, ErrAddressTaken) {
 		t.Fatalf("stealing an alias: %v", err)
 	}
 	if pw, _ := bob.Password(); pw != "bpw" {

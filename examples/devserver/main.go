@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, mailtest.WithAddr(p, a))
 	}
 	if *public {
-		opts = append(opts, mailtest.WithNonLoopback())
+		opts = append(opts, mailtest.WithNonLoopback(true))
 	}
 	if *certFile != "" || *keyFile != "" {
 		cert, err := loadKeyPair(*certFile, *keyFile)

@@ -181,9 +181,9 @@ func storeError(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, memstore.ErrNoMailbox):
+	case errors.Is(err, memstore.ErrNoSuchMailbox):
 		code = imap.ResponseCodeNonExistent
-	case errors.Is(err, memstore.ErrExists):
+	case errors.Is(err, memstore.ErrMailboxExists):
 		code = imap.ResponseCodeAlreadyExists
 	case errors.Is(err, memstore.ErrOverQuota):
 		code = imap.ResponseCodeOverQuota
