@@ -215,7 +215,7 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *smtpfront.Action {
 	f, ok := s.faults.take(SMTP, cmd.Name, cmd.Arg)
 	if !ok {
 		switch {
-		case s.cfg.noAddressFaults:
+		case !s.cfg.addressFaults:
 			return nil
 		case cmd.Name == "RCPT":
 			return s.addressFault(cmd)

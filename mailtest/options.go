@@ -7,6 +7,10 @@ import (
 )
 
 // Option configures a Server. Pass options to NewServer or New.
+//
+// Every option is With<what it sets>(value): a feature that can be on or
+// off takes a bool (WithTLS(false), WithRequireAuth(true)), and the doc
+// says which is the default.
 type Option func(*config)
 
 type config struct {
@@ -18,9 +22,9 @@ type config struct {
 	onlyKnownRecipients    bool
 	requireAuth            bool
 	requireTLSForAuth      bool
-	noTraceHeaders         bool
+	traceHeaders           bool
 	smtpStartTLS           bool
-	noTLS                  bool
+	tls                    bool
 	cert                   *tls.Certificate
 	pop3MarkSeen           bool
 	addrs                  map[Listener]string
@@ -28,7 +32,7 @@ type config struct {
 	domain                 string
 	readTimeout            time.Duration
 	idleTimeout            time.Duration
-	noAddressFaults        bool
+	addressFaults          bool
 	maxConnections         int
 	rateN                  int
 	rateWindow             time.Duration
@@ -37,7 +41,7 @@ type config struct {
 	failedLoginDelay       time.Duration
 	hiddenSMTPExtensions   []string
 	hiddenPOP3Capabilities []string
-	noTranscripts          bool
+	transcripts            bool
 	transcriptsSet         bool // by WithTranscripts or WithTranscriptLog
 	transcriptLog          *slog.Logger
 }
@@ -56,6 +60,10 @@ func defaultConfig() config {
 		readTimeout:     time.Minute,
 		idleTimeout:     10 * time.Minute,
 		imapIdleTimeout: 30 * time.Minute,
+		tls:             true,
+		traceHeaders:    true,
+		addressFaults:   true,
+		transcripts:     true,
 	}
 }
 
@@ -91,23 +99,24 @@ func WithMaxRecipients(n int) Option {
 	return func(c *config) { c.maxRecipients = n }
 }
 
-// WithOnlyKnownRecipients makes SMTP refuse recipients that are not users
-// or aliases (550 5.1.1). By default mail for any address is accepted and
-// its user is created without a password.
+// WithOnlyKnownRecipients says whether SMTP refuses recipients that are not
+// users or aliases (550 5.1.1). Off by default: mail for any address is
+// accepted and its user is created without a password.
 func WithOnlyKnownRecipients(on bool) Option {
 	return func(c *config) { c.onlyKnownRecipients = on }
 }
 
-// WithRequireAuth makes SMTP refuse MAIL FROM before a successful AUTH
-// (530 5.7.0) on every SMTP listener.
+// WithRequireAuth says whether SMTP refuses MAIL FROM before a successful
+// AUTH (530 5.7.0) on every SMTP listener. Off by default.
 func WithRequireAuth(on bool) Option {
 	return func(c *config) { c.requireAuth = on }
 }
 
-// WithRequireTLSForAuth refuses authentication before TLS on every protocol: IMAP
-// advertises LOGINDISABLED, SMTP hides AUTH until STARTTLS and POP3 refuses
-// USER, PASS, APOP and AUTH before STLS. By default plain-text
-// authentication is allowed, since every listener is on loopback.
+// WithRequireTLSForAuth says whether authentication needs TLS first, on
+// every protocol: IMAP advertises LOGINDISABLED, SMTP hides AUTH until
+// STARTTLS and POP3 refuses USER, PASS, APOP and AUTH before STLS. Only
+// authentication needs it: mail without AUTH still flows in plain text.
+// Off by default, since every listener is on loopback.
 func WithRequireTLSForAuth(on bool) Option {
 	return func(c *config) { c.requireTLSForAuth = on }
 }
@@ -116,20 +125,20 @@ func WithRequireTLSForAuth(on bool) Option {
 // each message (on by default, as real servers do). Off, the stored bytes
 // are exactly the DATA payload with line endings normalised to CRLF.
 func WithTraceHeaders(on bool) Option {
-	return func(c *config) { c.noTraceHeaders = !on }
+	return func(c *config) { c.traceHeaders = on }
 }
 
-// WithSMTPStartTLS makes the plain SMTP listener offer STARTTLS too. It is
-// off by default because net/smtp.SendMail and most mailers upgrade
+// WithSMTPStartTLS says whether the plain SMTP listener offers STARTTLS
+// too. Off by default because net/smtp.SendMail and most mailers upgrade
 // whenever STARTTLS is offered and then reject our certificate.
 func WithSMTPStartTLS(on bool) Option {
 	return func(c *config) { c.smtpStartTLS = on }
 }
 
-// WithTLS(false) turns TLS off: no SMTPS, IMAPS or POP3S listener and no
-// STARTTLS or STLS on the others.
+// WithTLS says whether the server speaks TLS. On by default; off, there is
+// no SMTPS, IMAPS or POP3S listener and no STARTTLS or STLS on the others.
 func WithTLS(on bool) Option {
-	return func(c *config) { c.noTLS = !on }
+	return func(c *config) { c.tls = on }
 }
 
 // WithCertificate makes every TLS listener use cert instead of the
@@ -159,8 +168,9 @@ func WithAddr(l Listener, addr string) Option {
 	}
 }
 
-// WithNonLoopback allows listening on addresses other than loopback. Only
-// the dev server's -public flag should need it.
+// WithNonLoopback says whether WithAddr may name addresses other than
+// loopback. Off by default; only the dev server's -public flag should need
+// it.
 func WithNonLoopback(on bool) Option {
 	return func(c *config) { c.nonLoopback = on }
 }
@@ -178,14 +188,14 @@ func WithTimeouts(read, idle time.Duration) Option {
 	return func(c *config) { c.readTimeout, c.idleTimeout, c.imapIdleTimeout = read, idle, idle }
 }
 
-// WithAddressFaults(false) turns off the recipient-address convention, under
-// which RCPT TO:<fail-rcpt-452@any.domain> is refused with 452 4.2.2 and a
-// recipient fail-data-451@… makes the transaction's DATA fail with 451
-// 4.3.0 (fail-…-drop closes the connection instead; a "+tag" may follow the
-// code). The convention is on by default so the dev server can play
-// failures without code.
+// WithAddressFaults says whether the recipient-address convention is on,
+// under which RCPT TO:<fail-rcpt-452@any.domain> is refused with 452 4.2.2
+// and a recipient fail-data-451@… makes the transaction's DATA fail with
+// 451 4.3.0 (fail-…-drop closes the connection instead; a "+tag" may follow
+// the code). On by default so the dev server can play failures without
+// code.
 func WithAddressFaults(on bool) Option {
-	return func(c *config) { c.noAddressFaults = !on }
+	return func(c *config) { c.addressFaults = on }
 }
 
 // WithMaxConnections limits the open connections of each listener, like a
@@ -202,8 +212,8 @@ func WithRateLimit(n int, window time.Duration) Option {
 	return func(c *config) { c.rateN, c.rateWindow = n, window }
 }
 
-// WithHiddenIMAPCapabilities hides IMAP extensions so an application can test
-// its fallbacks: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
+// WithHiddenIMAPCapabilities sets IMAP extensions to hide, so an
+// application can test its fallbacks (each call adds to the set): "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
 // "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
 // "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
 // "IMAP4rev2". A hidden extension is not advertised and its command is
@@ -213,8 +223,9 @@ func WithHiddenIMAPCapabilities(names ...string) Option {
 	return func(c *config) { c.hiddenIMAPCapabilities = append(c.hiddenIMAPCapabilities, names...) }
 }
 
-// WithHiddenSMTPExtensions hides SMTP extensions on every SMTP listener so an
-// application can test its fallbacks: "STARTTLS", "SMTPUTF8", "AUTH",
+// WithHiddenSMTPExtensions sets SMTP extensions to hide on every SMTP
+// listener, so an application can test its fallbacks (each call adds to
+// the set): "STARTTLS", "SMTPUTF8", "AUTH",
 // "PIPELINING", "SIZE", "CHUNKING" or "8BITMIME". A hidden extension is not
 // advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
 // command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
@@ -226,8 +237,9 @@ func WithHiddenSMTPExtensions(names ...string) Option {
 	return func(c *config) { c.hiddenSMTPExtensions = append(c.hiddenSMTPExtensions, names...) }
 }
 
-// WithHiddenPOP3Capabilities hides POP3 capabilities: "TOP", "UIDL", "STLS",
-// "SASL" (the AUTH command) or "USER" (USER and PASS). A hidden capability
+// WithHiddenPOP3Capabilities sets POP3 capabilities to hide (each call adds
+// to the set): "TOP", "UIDL", "STLS", "SASL" (the AUTH command) or "USER"
+// (USER and PASS). A hidden capability
 // is left out of CAPA and its commands are answered "-ERR unknown command".
 func WithHiddenPOP3Capabilities(names ...string) Option {
 	return func(c *config) { c.hiddenPOP3Capabilities = append(c.hiddenPOP3Capabilities, names...) }

@@ -122,7 +122,7 @@ func New(opts ...Option) (*Server, error) {
 		cfg.logger = slogx.Discard()
 	}
 	if !cfg.transcriptsSet {
-		cfg.noTranscripts = true // nothing would read them; see WithTranscripts
+		cfg.transcripts = false // nothing would read them; see WithTranscripts
 	}
 	s, err := start(cfg)
 	if err != nil {
@@ -203,7 +203,7 @@ func start(cfg config) (*Server, error) {
 }
 
 func (s *Server) setupTLS() error {
-	if s.cfg.noTLS {
+	if !s.cfg.tls {
 		return nil
 	}
 	if s.cfg.cert != nil {
@@ -242,7 +242,7 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		MaxRecipients:     s.cfg.maxRecipients,
 		RequireTLSForAuth: s.cfg.requireTLSForAuth,
 		RequireAuth:       s.cfg.requireAuth,
-		NoTraceHeaders:    s.cfg.noTraceHeaders,
+		NoTraceHeaders:    !s.cfg.traceHeaders,
 		ReadTimeout:       s.cfg.readTimeout,
 		Logger:            s.log.With("protocol", "smtp"),
 		Intercept:         s.smtpIntercept,

@@ -74,7 +74,7 @@ func (t Transcript) String() string {
 // turns them on); recording costs a few percent of SMTP throughput. Off,
 // no protocol line is recorded.
 func WithTranscripts(on bool) Option {
-	return func(c *config) { c.noTranscripts, c.transcriptsSet = !on, true }
+	return func(c *config) { c.transcripts, c.transcriptsSet = on, true }
 }
 
 // WithTranscriptLog logs each session's transcript to l, at level Info,
@@ -85,7 +85,7 @@ func WithTranscriptLog(l *slog.Logger) Option {
 	return func(c *config) {
 		c.transcriptLog = l
 		if l != nil {
-			c.noTranscripts, c.transcriptsSet = false, true
+			c.transcripts, c.transcriptsSet = true, true
 		}
 	}
 }
@@ -129,7 +129,7 @@ func toTranscript(snap transcript.Snapshot) Transcript {
 
 // setupTranscripts makes the recorder, unless transcripts are off.
 func (s *Server) setupTranscripts() {
-	if s.cfg.noTranscripts {
+	if !s.cfg.transcripts {
 		return
 	}
 	var onEnd func(transcript.Snapshot)
