@@ -524,7 +524,7 @@ func TestDeliverToAndViews(t *testing.T) {
 		t.Fatalf("Archive = %+v", archive)
 	}
 	m := archive.Messages[0]
-	if strings.Join(m.Flags, " ") != `\Seen $Important` || !m.InternalDate.Equal(date) || m.Message.Subject() != "old news" {
+	if strings.Join(m.Flags, " ") != `\Seen $Important` || !m.ReceivedAt.Equal(date) || m.Message.Subject() != "old news" {
 		t.Errorf("message = %+v", m)
 	}
 	if archive.Attributes[0] != memstore.SpecialArchive {
