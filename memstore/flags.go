@@ -46,7 +46,8 @@ func systemBit(name string) (uint8, bool) {
 }
 
 // CanonicalFlag returns the canonical spelling of a system flag (`\seen` →
-// `\Seen`) and returns other names unchanged.
+// `\Seen`, as FlagSeen spells it) and returns other names (keywords)
+// unchanged.
 func CanonicalFlag(name string) string {
 	if bit, ok := systemBit(name); ok {
 		for i := range systemFlags {
@@ -159,7 +160,8 @@ func (f Flags) String() string { return strings.Join(f.List(), " ") }
 // FlagOp says how Mailbox.SetFlags combines the given flags with the present ones.
 type FlagOp int
 
-// The three ways to change flags, as in IMAP STORE.
+// The three ways to change flags, as in IMAP STORE. They are operations,
+// not flags: the flags themselves are FlagSeen, FlagAnswered and so on.
 const (
 	AddFlags     FlagOp = iota // +FLAGS
 	RemoveFlags                // -FLAGS

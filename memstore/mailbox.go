@@ -149,10 +149,12 @@ func (mb *Mailbox) SnapshotAndWatch() (Snapshot, *Watcher) {
 	return mb.snapshotLocked(), w
 }
 
-// ClaimRecent claims the \Recent flag, as RFC 3501 defines it, for every
+// ClaimRecent is for IMAP front-ends (see "For front-ends" in the package
+// doc). It claims the \Recent flag, as RFC 3501 defines it, for every
 // message that no session has claimed yet, and returns the claimed UIDs as
 // the half-open range [from, to). The first session to call it after a
-// message arrives owns that message's \Recent.
+// message arrives owns that message's \Recent; the store itself never
+// lists \Recent among a message's flags.
 func (mb *Mailbox) ClaimRecent() (from, to uint32) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()

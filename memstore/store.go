@@ -13,17 +13,33 @@ import (
 
 // Errors returned by the store. Test them with errors.Is.
 var (
-	ErrNoSuchUser    = errors.New("memstore: no such user")
-	ErrEmptyAddress  = errors.New("memstore: empty address")
-	ErrAuthFailed    = errors.New("memstore: authentication failed")
+	// ErrNoSuchUser: Deliver found no user for a recipient, and the store
+	// does not create users (WithAutoCreateUsers(false)).
+	ErrNoSuchUser = errors.New("memstore: no such user")
+	// ErrEmptyAddress: the address is empty or blank.
+	ErrEmptyAddress = errors.New("memstore: empty address")
+	// ErrAuthFailed: no such user, a wrong password, or a user without one
+	// (Authenticate does not say which).
+	ErrAuthFailed = errors.New("memstore: authentication failed")
+	// ErrAddressTaken: an address (an alias) already belongs to another
+	// user.
+	ErrAddressTaken = errors.New("memstore: address already belongs to another user")
+	// ErrNoSuchMailbox: the user has no mailbox of that name, or the
+	// mailbox was deleted.
 	ErrNoSuchMailbox = errors.New("memstore: no such mailbox")
+	// ErrMailboxExists: the user already has a mailbox of that name.
 	ErrMailboxExists = errors.New("memstore: mailbox already exists")
-	ErrInbox         = errors.New("memstore: INBOX cannot be deleted")
-	ErrBadName       = errors.New("memstore: invalid mailbox name")
+	// ErrInbox: INBOX cannot be deleted.
+	ErrInbox = errors.New("memstore: INBOX cannot be deleted")
+	// ErrBadName: the mailbox name is not valid (see ValidateMailboxName).
+	ErrBadName = errors.New("memstore: invalid mailbox name")
+	// ErrBadSpecialUse: the special-use attribute is not one of RFC 6154's.
 	ErrBadSpecialUse = errors.New("memstore: unsupported special-use attribute")
-	ErrOverQuota     = errors.New("memstore: over quota")
-	ErrSameMailbox   = errors.New("memstore: source and destination are the same mailbox")
-	ErrAddressTaken  = errors.New("memstore: address already belongs to another user")
+	// ErrOverQuota: the change would take the user over its quota.
+	ErrOverQuota = errors.New("memstore: over quota")
+	// ErrSameMailbox: a copy or move names one mailbox as both source and
+	// destination.
+	ErrSameMailbox = errors.New("memstore: source and destination are the same mailbox")
 )
 
 // Store is an in-memory mail store. The zero value is not usable; call New.

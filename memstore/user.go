@@ -123,9 +123,11 @@ func (u *User) reserve(n int64) error {
 
 func (u *User) release(n int64) { u.used.Add(-n) }
 
-// TryLockMaildrop takes the user's POP3 maildrop lock (RFC 1939 §8): only
-// one POP3 session may hold it. ok is false if another holds it; otherwise
-// release must be called exactly once.
+// TryLockMaildrop is for POP3 front-ends (see "For front-ends" in the
+// package doc). It takes the user's maildrop lock (RFC 1939 §8), which only
+// one POP3 session may hold; it does not stop IMAP or deliveries. ok is
+// false if another session holds it; otherwise release must be called
+// exactly once.
 func (u *User) TryLockMaildrop() (release func(), ok bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -143,7 +145,8 @@ func (u *User) TryLockMaildrop() (release func(), ok bool) {
 	}, true
 }
 
-// MaildropLocked reports whether a POP3 session holds the maildrop lock.
+// MaildropLocked reports whether a POP3 session holds the maildrop lock
+// (see TryLockMaildrop).
 func (u *User) MaildropLocked() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
