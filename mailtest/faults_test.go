@@ -25,22 +25,22 @@ func TestSMTPFaults(t *testing.T) {
 	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
 
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<spammer@example.com>", "550 5.7.1 Sender rejected")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
-	c.expect("RCPT TO:<y@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
-	c.expect("RCPT TO:<x@example.com>", "250") // the two uses are spent
-	c.expect("DATA", "354")
-	c.expect("Subject: first\r\n\r\nx\r\n.", "451 4.3.0 Try again")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<spammer@example.com>", "550 5.7.1 Sender rejected")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.smtp("RCPT TO:<y@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.smtp("RCPT TO:<x@example.com>", "250") // the two uses are spent
+	c.smtp("DATA", "354")
+	c.smtp("Subject: first\r\n\r\nx\r\n.", "451 4.3.0 Try again")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("a refused DATA stored %d messages", n)
 	}
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: second\r\n\r\nx\r\n.", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: second\r\n\r\nx\r\n.", "250")
 	if got := srv.Messages(); len(got) != 1 || got[0].Subject() != "second" {
 		t.Fatalf("stored %v, want only the second", got)
 	}
@@ -72,9 +72,9 @@ func TestSMTPDelayAndGreeting(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
+	c.smtp("EHLO client.example", "250")
 	start := time.Now()
-	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Errorf("MAIL answered after %s, want ≥150ms", d)
 	}
@@ -112,26 +112,26 @@ func TestAddressConvention(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "452 4.2.2")
-	c.expect("RCPT TO:<fail-rcpt-550+tag@example.com>", "550 5.1.1")
-	c.expect("RCPT TO:<fail-data-451@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: x\r\n\r\ny\r\n.", "451 4.3.0")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<ok@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: fine\r\n\r\ny\r\n.", "250")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<fail-rcpt-452@example.com>", "452 4.2.2")
+	c.smtp("RCPT TO:<fail-rcpt-550+tag@example.com>", "550 5.1.1")
+	c.smtp("RCPT TO:<fail-data-451@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: x\r\n\r\ny\r\n.", "451 4.3.0")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<ok@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: fine\r\n\r\ny\r\n.", "250")
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d stored, want 1", n)
 	}
 
 	off := mailtest.NewServer(t, mailtest.WithAddressFaults(false))
 	c = dialSMTP(t, off.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "250")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<fail-rcpt-452@example.com>", "250")
 }
 
 func TestMaxConnections(t *testing.T) {
@@ -141,19 +141,19 @@ func TestMaxConnections(t *testing.T) {
 	if got := readGreeting(t, srv.SMTPAddr()); got != "421 4.7.0 Too many connections, try again later" {
 		t.Errorf("second connection greeted %q", got)
 	}
-	first.expect("QUIT", "221")
+	first.smtp("QUIT", "221")
 }
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithRateLimit(2, time.Hour))
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
+	c.smtp("EHLO client.example", "250")
 	for range 2 {
-		c.expect("MAIL FROM:<a@example.com>", "250")
-		c.expect("RSET", "250")
+		c.smtp("MAIL FROM:<a@example.com>", "250")
+		c.smtp("RSET", "250")
 	}
-	c.expect("MAIL FROM:<a@example.com>", "451 4.7.1")
+	c.smtp("MAIL FROM:<a@example.com>", "451 4.7.1")
 }
 
 // TestInjectRejectsMalformedFaults: a malformed Fault fails the test
@@ -227,25 +227,25 @@ func TestCapabilitySwitches(t *testing.T) {
 	}
 	c.Close()
 	s := dialSMTP(t, srv.SubmissionAddr())
-	s.expect("EHLO client.example", "250")
-	s.expect("STARTTLS", "502 5.5.1")
-	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "502 5.7.0")
-	s.expect("MAIL FROM:<jörg@example.com> SMTPUTF8", "504 5.5.4")
+	s.smtp("EHLO client.example", "250")
+	s.smtp("STARTTLS", "502 5.5.1")
+	s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "502 5.7.0")
+	s.smtp("MAIL FROM:<jörg@example.com> SMTPUTF8", "504 5.5.4")
 
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.cmd("CAPA", "+OK")
-	capa := string(p.multi())
+	p.pop3("CAPA", "+OK")
+	capa := string(p.pop3Multi())
 	for _, hidden := range []string{"TOP", "UIDL", "STLS", "SASL"} {
 		if strings.Contains(capa, hidden) {
 			t.Errorf("CAPA still lists %s:\n%s", hidden, capa)
 		}
 	}
-	p.cmd("STLS", "-ERR")
-	p.cmd("AUTH PLAIN", "-ERR")
-	p.login("bob@example.com", "pw")
-	p.cmd("UIDL", "-ERR")
-	p.cmd("TOP 1 0", "-ERR")
-	p.cmd("STAT", "+OK 0 0")
+	p.pop3("STLS", "-ERR")
+	p.pop3("AUTH PLAIN", "-ERR")
+	p.pop3Login("bob@example.com", "pw")
+	p.pop3("UIDL", "-ERR")
+	p.pop3("TOP 1 0", "-ERR")
+	p.pop3("STAT", "+OK 0 0")
 
 	if _, err := mailtest.New(mailtest.WithHiddenSMTPExtensions("ENHANCEDSTATUSCODES")); err == nil {
 		t.Error("hiding ENHANCEDSTATUSCODES was accepted")
@@ -305,14 +305,14 @@ func TestCapabilitySwitches(t *testing.T) {
 	c.Close()
 
 	s = dialSMTP(t, srv.SMTPAddr())
-	s.expect("EHLO client.example", "250")
-	s.expect("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4")
-	s.expect("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
-	s.expect("MAIL FROM:<a@example.com>", "250")
-	s.expect("RCPT TO:<x@example.com>", "250")
-	s.expect("BDAT 4 LAST", "502 5.5.1")
-	s.expect("NOOP", "250") // the octets after BDAT are commands again
-	s.expect("RSET", "250")
+	s.smtp("EHLO client.example", "250")
+	s.smtp("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4")
+	s.smtp("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
+	s.smtp("MAIL FROM:<a@example.com>", "250")
+	s.smtp("RCPT TO:<x@example.com>", "250")
+	s.smtp("BDAT 4 LAST", "502 5.5.1")
+	s.smtp("NOOP", "250") // the octets after BDAT are commands again
+	s.smtp("RSET", "250")
 
 	// Complete sends still work, through net/smtp and go-smtp's client.
 	msg := func(to string) string {
@@ -447,12 +447,12 @@ func TestFailedLoginDelay(t *testing.T) {
 		return time.Since(start)
 	}
 	s := dialSMTP(t, srv.SMTPAddr())
-	s.expect("EHLO client.example", "250")
+	s.smtp("EHLO client.example", "250")
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.cmd("USER bob@example.com", "+OK")
+	p.pop3("USER bob@example.com", "+OK")
 	checks := map[string]func(){
-		"SMTP": func() { s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00wrong"), "535 5.7.8") },
-		"POP3": func() { p.cmd("PASS wrong", "-ERR [AUTH]") },
+		"SMTP": func() { s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00wrong"), "535 5.7.8") },
+		"POP3": func() { p.pop3("PASS wrong", "-ERR [AUTH]") },
 		"IMAP": func() {
 			c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
 			if err != nil {
@@ -469,5 +469,5 @@ func TestFailedLoginDelay(t *testing.T) {
 			t.Errorf("%s answered a wrong password after %s, want ≥ %s", name, d, delay)
 		}
 	}
-	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "235 2.0.0")
+	s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "235 2.0.0")
 }

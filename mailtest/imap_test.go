@@ -92,9 +92,9 @@ func TestPOP3DeletionSeenByIMAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.login("bob@example.com", "pw")
-	p.cmd("DELE 2", "+OK")
-	p.cmd("QUIT", "+OK")
+	p.pop3Login("bob@example.com", "pw")
+	p.pop3("DELE 2", "+OK")
+	p.pop3("QUIT", "+OK")
 	if seq := receive(t, w.expunge, "EXPUNGE"); seq != 2 {
 		t.Errorf("EXPUNGE %d, want 2", seq)
 	}
@@ -113,7 +113,7 @@ func TestIMAPExpungeDuringPOP3Session(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "doomed", Text: "x"})
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.login("bob@example.com", "pw")
+	p.pop3Login("bob@example.com", "pw")
 	c := srv.IMAPClient(t, "bob@example.com")
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
@@ -124,9 +124,9 @@ func TestIMAPExpungeDuringPOP3Session(t *testing.T) {
 	if err := c.Expunge().Close(); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd("STAT", "+OK 1 ") // still listed: numbering is fixed for the session
-	p.cmd("RETR 1", "-ERR")
-	p.cmd("QUIT", "+OK")
+	p.pop3("STAT", "+OK 1 ") // still listed: numbering is fixed for the session
+	p.pop3("RETR 1", "-ERR")
+	p.pop3("QUIT", "+OK")
 }
 
 func TestIMAPFaults(t *testing.T) {

@@ -3,7 +3,6 @@ package mailtest_test
 import (
 	"crypto/tls"
 	netsmtp "net/smtp"
-	"net/textproto"
 	"strings"
 	"testing"
 
@@ -96,24 +95,20 @@ func TestPOP3STLS(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	c := dialPOP3(t, srv.POP3Addr(), nil)
-	c.cmd("USER bob@example.com", "-ERR [AUTH]")
-	c.cmd("CAPA", "+OK")
-	if capa := string(c.multi()); !strings.Contains(capa, "STLS") {
+	c.pop3("USER bob@example.com", "-ERR [AUTH]")
+	c.pop3("CAPA", "+OK")
+	if capa := string(c.pop3Multi()); !strings.Contains(capa, "STLS") {
 		t.Fatalf("CAPA before TLS lacks STLS:\n%s", capa)
 	}
-	c.cmd("STLS", "+OK")
-	tc := tls.Client(c.conn, srv.ClientTLSConfig())
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.tp = tc, textproto.NewConn(tc)
-	c.cmd("CAPA", "+OK")
-	if capa := string(c.multi()); strings.Contains(capa, "STLS") {
+	c.pop3("STLS", "+OK")
+	c.startTLS(srv.ClientTLSConfig())
+	c.pop3("CAPA", "+OK")
+	if capa := string(c.pop3Multi()); strings.Contains(capa, "STLS") {
 		t.Errorf("CAPA after TLS still offers STLS:\n%s", capa)
 	}
-	c.login("bob@example.com", "pw")
-	c.cmd("STAT", "+OK 0 0")
-	c.cmd("QUIT", "+OK")
+	c.pop3Login("bob@example.com", "pw")
+	c.pop3("STAT", "+OK 0 0")
+	c.pop3("QUIT", "+OK")
 }
 
 func TestWithoutTLS(t *testing.T) {
