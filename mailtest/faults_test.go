@@ -250,6 +250,30 @@ func TestCapabilitySwitches(t *testing.T) {
 	if _, err := mailtest.New(mailtest.WithHiddenSMTPExtensions("ENHANCEDSTATUSCODES")); err == nil {
 		t.Error("hiding ENHANCEDSTATUSCODES was accepted")
 	}
+	// Names match case-insensitively; a misspelt one is an error on every
+	// protocol, never silently ignored.
+	if s, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("move", "Literal+", "imap4rev2"),
+		mailtest.WithHiddenSMTPExtensions("smtputf8"), mailtest.WithHiddenPOP3Capabilities("top")); err != nil {
+		t.Error(err)
+	} else {
+		s.Close()
+	}
+	for _, opt := range []struct {
+		name string
+		o    mailtest.Option
+	}{
+		{`SMTP "8BITMIMES"`, mailtest.WithHiddenSMTPExtensions("8BITMIMES")},
+		{`IMAP "MOOVE"`, mailtest.WithHiddenIMAPCapabilities("MOOVE")},
+		{`POP3 "UIDLE"`, mailtest.WithHiddenPOP3Capabilities("UIDLE")},
+	} {
+		s, err := mailtest.New(opt.o)
+		if err == nil {
+			s.Close()
+			t.Errorf("hiding %s was accepted", opt.name)
+		} else if !strings.HasPrefix(err.Error(), "mailtest: cannot hide ") {
+			t.Errorf("hiding %s: %v", opt.name, err)
+		}
+	}
 
 	// The extensions go-smtp always advertises: hidden on every listener,
 	// before and after STARTTLS, and refused.

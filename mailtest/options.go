@@ -213,34 +213,37 @@ func WithRateLimit(n int, window time.Duration) Option {
 }
 
 // WithHiddenIMAPCapabilities sets IMAP extensions to hide, so an
-// application can test its fallbacks (each call adds to the set): "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
+// application can test its fallbacks; each call adds to the set. Names
+// match case-insensitively: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
 // "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
 // "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
-// "IMAP4rev2". A hidden extension is not advertised and its command is
-// refused with BAD. (go-imap always lists IDLE for IMAP4rev1 clients; a
-// hidden IDLE is refused after the client's DONE.)
+// "IMAP4rev2"; any other name makes New fail. A hidden extension is not
+// advertised and its command is refused with BAD. (go-imap always lists
+// IDLE for IMAP4rev1 clients; a hidden IDLE is refused after the client's
+// DONE.)
 func WithHiddenIMAPCapabilities(names ...string) Option {
 	return func(c *config) { c.hiddenIMAPCapabilities = append(c.hiddenIMAPCapabilities, names...) }
 }
 
 // WithHiddenSMTPExtensions sets SMTP extensions to hide on every SMTP
-// listener, so an application can test its fallbacks (each call adds to
-// the set): "STARTTLS", "SMTPUTF8", "AUTH",
-// "PIPELINING", "SIZE", "CHUNKING" or "8BITMIME". A hidden extension is not
+// listener, so an application can test its fallbacks; each call adds to
+// the set: "STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING"
+// or "8BITMIME", matched case-insensitively. A hidden extension is not
 // advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
 // command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
 // SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1). A client that pipelines
 // without PIPELINING is still answered, in order, as by a server that
-// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden;
-// naming it makes New fail.
+// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden; it,
+// or any other name, makes New fail.
 func WithHiddenSMTPExtensions(names ...string) Option {
 	return func(c *config) { c.hiddenSMTPExtensions = append(c.hiddenSMTPExtensions, names...) }
 }
 
-// WithHiddenPOP3Capabilities sets POP3 capabilities to hide (each call adds
-// to the set): "TOP", "UIDL", "STLS", "SASL" (the AUTH command) or "USER"
-// (USER and PASS). A hidden capability
-// is left out of CAPA and its commands are answered "-ERR unknown command".
+// WithHiddenPOP3Capabilities sets POP3 capabilities to hide; each call adds
+// to the set: "TOP", "UIDL", "STLS", "SASL" (the AUTH command) or "USER"
+// (USER and PASS), matched case-insensitively; any other name makes New
+// fail. A hidden capability is left out of CAPA and its commands are
+// answered "-ERR unknown command".
 func WithHiddenPOP3Capabilities(names ...string) Option {
 	return func(c *config) { c.hiddenPOP3Capabilities = append(c.hiddenPOP3Capabilities, names...) }
 }

@@ -147,6 +147,9 @@ func start(cfg config) (*Server, error) {
 	if err := checkHideable("POP3 capability", cfg.hiddenPOP3Capabilities, pop3.Hideable); err != nil {
 		return nil, err
 	}
+	if err := checkHideable("IMAP capability", cfg.hiddenIMAPCapabilities, imapfront.Hideable); err != nil {
+		return nil, err
+	}
 	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownRecipients))
 	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Listener]string)}
 	for _, u := range cfg.users {
