@@ -168,7 +168,7 @@ func start(cfg config) (*Server, error) {
 	smtpOpts.Trace, submissionOpts.Trace = s.smtpTrace(SMTP), s.smtpTrace(Submission)
 	s.smtp = smtpfront.NewServer(smtpOpts)
 	s.submission = smtpfront.NewServer(submissionOpts)
-	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedLoginDelay}, pop3.Options{
+	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failedLoginDelay: cfg.failedLoginDelay}, pop3.Options{
 		TLSConfig:      s.tlsServer,
 		RequireTLS:     cfg.requireTLSForAuth,
 		Hostname:       cfg.domain,
@@ -181,18 +181,18 @@ func start(cfg config) (*Server, error) {
 		MaxConnections: cfg.maxConnections,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
-		Store:           store,
-		AppendLimit:     uint32(min(cfg.maxMessageBytes, 1<<32-1)),
-		TLSConfig:       s.tlsServer,
-		RequireTLS:      cfg.requireTLSForAuth,
-		Logger:          s.log.With("protocol", "imap"),
-		Disable:         cfg.hiddenIMAPCapabilities,
-		Intercept:       s.imapIntercept,
-		MaxConnections:  cfg.maxConnections,
-		FailedAuthDelay: cfg.failedLoginDelay,
-		ReadTimeout:     cfg.readTimeout,
-		IdleTimeout:     cfg.imapIdleTimeout,
-		Trace:           s.imapTraceFunc(),
+		Store:            store,
+		AppendLimit:      uint32(min(cfg.maxMessageBytes, 1<<32-1)),
+		TLSConfig:        s.tlsServer,
+		RequireTLS:       cfg.requireTLSForAuth,
+		Logger:           s.log.With("protocol", "imap"),
+		Disable:          cfg.hiddenIMAPCapabilities,
+		Intercept:        s.imapIntercept,
+		MaxConnections:   cfg.maxConnections,
+		FailedLoginDelay: cfg.failedLoginDelay,
+		ReadTimeout:      cfg.readTimeout,
+		IdleTimeout:      cfg.imapIdleTimeout,
+		Trace:            s.imapTraceFunc(),
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
@@ -251,7 +251,7 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		Intercept:         s.smtpIntercept,
 		MaxConnections:    s.cfg.maxConnections,
 		Disable:           s.cfg.hiddenSMTPExtensions,
-		FailedAuthDelay:   s.cfg.failedLoginDelay,
+		FailedLoginDelay:  s.cfg.failedLoginDelay,
 	}
 	if s.rate != nil {
 		o.RateLimit = s.rate.allow

@@ -54,9 +54,9 @@ type Options struct {
 	// and with Name "CONNECT" before the greeting; a non-nil Action
 	// replaces or delays the command. See Action.
 	Intercept func(Command) *Action
-	// FailedAuthDelay is waited before a failed LOGIN or AUTHENTICATE is
+	// FailedLoginDelay is waited before a failed LOGIN or AUTHENTICATE is
 	// answered, to slow down password guessing.
-	FailedAuthDelay time.Duration
+	FailedLoginDelay time.Duration
 	// MaxConnections limits open connections; beyond it a client is
 	// greeted with "* BYE [UNAVAILABLE]" and closed. 0 means no limit.
 	MaxConnections int

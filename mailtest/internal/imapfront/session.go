@@ -124,7 +124,7 @@ func (s *session) login(username, password string) error {
 	u, err := s.srv.opts.Store.Authenticate(username, password)
 	if err != nil {
 		s.log.Info("imap login failed", "user", username)
-		s.srv.sleep(s.srv.opts.FailedAuthDelay)
+		s.srv.sleep(s.srv.opts.FailedLoginDelay)
 		return imapserver.ErrAuthFailed
 	}
 	s.user, s.username = u, u.Address()

@@ -138,7 +138,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 			return smtp.ErrAuthFailed
 		}
 		if _, err := ss.s.opts.Store.Authenticate(username, password); err != nil {
-			ss.s.sleep(ss.s.opts.FailedAuthDelay)
+			ss.s.sleep(ss.s.opts.FailedLoginDelay)
 			return smtp.ErrAuthFailed
 		}
 		ss.auth = username
