@@ -288,7 +288,7 @@ func BenchmarkStartup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, p := range mailtest.Protocols {
+		for _, p := range mailtest.Listeners() {
 			if srv.Addr(p) == "" {
 				b.Fatalf("%s not listening", p)
 			}

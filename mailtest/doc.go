@@ -70,16 +70,17 @@
 //
 // # Faults and limits
 //
-// Inject makes the server fail deterministically: a reply code for a
-// command (SMTP "452 4.2.2", IMAP "NO [OVERQUOTA]", POP3 "-ERR
-// [SYS/TEMP]"), a delay, or a dropped connection, for the next N commands
-// or until cleared. On SMTP a recipient address asks for a failure without
+// Inject makes the server fail deterministically on one protocol (SMTP,
+// IMAP or POP3, on all of its listeners): a reply code for a command
+// (SMTP "452 4.2.2", IMAP "NO [OVERQUOTA]", POP3 "-ERR [SYS/TEMP]"), a
+// delay, or a dropped connection, for the next N commands or until
+// cleared. On SMTP a recipient address asks for a failure without
 // code: RCPT TO:<fail-rcpt-452@example.com> is refused with 452, and a
 // recipient fail-data-451@… makes the DATA fail. Options simulate provider
 // limits: WithMaxConnections, WithRateLimit, WithMaxMessageBytes,
 // WithMaxRecipients, per-user quota (memstore.User.SetQuota), and hidden
-// extensions (WithoutIMAPCapability, WithoutSMTPExtension,
-// WithoutPOP3Capability) so applications can test their fallbacks.
+// extensions (WithHiddenIMAPCapabilities, WithHiddenSMTPExtensions,
+// WithHiddenPOP3Capabilities) so applications can test their fallbacks.
 //
 // # Transcripts
 //
@@ -94,6 +95,6 @@
 // # TLS
 //
 // A certificate for localhost, 127.0.0.1 and ::1 is generated once per
-// process. WithRequireTLS refuses authentication before TLS on every
-// protocol; WithoutTLS turns TLS off; WithCertificate supplies your own.
+// process. WithRequireTLSForAuth refuses authentication before TLS on every
+// protocol; WithTLS(false) turns TLS off; WithCertificate supplies your own.
 package mailtest

@@ -8,6 +8,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/mailrig/mailrig/mailtest"
@@ -119,7 +120,8 @@ func ExampleServer_Inject() {
 	}
 	defer srv.Close()
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Times: 1, Reply: "452 4.2.2 Mailbox full"})
+	t := exampleT{} // in a test, the *testing.T: a malformed Fault fails it
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Times: 1, Reply: "452 4.2.2 Mailbox full"})
 	body := []byte("Subject: retry me\r\n\r\nx\r\n")
 	err = smtp.SendMail(srv.SMTPAddr(), nil, "app@example.com", []string{"bob@example.com"}, body)
 	var reply *textproto.Error
@@ -247,3 +249,9 @@ func ExampleServer_Transcripts() {
 	// C: QUIT
 	// S: 221 2.0.0 Bye
 }
+
+// exampleT stands in for the *testing.T that an Example does not have.
+type exampleT struct{ testing.TB }
+
+func (exampleT) Helper()           {}
+func (exampleT) Fatal(args ...any) { log.Fatal(args...) }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/mailrig/mailrig/mailtest/internal/fault"
@@ -23,7 +24,8 @@ import (
 // command. A Fault with only Delay slows the command down and then runs it.
 type Fault struct {
 	// Protocol is SMTP (every SMTP listener: SMTP, Submission, SMTPS), IMAP
-	// (IMAP and IMAPS) or POP3 (POP3 and POP3S).
+	// (IMAP and IMAPS) or POP3 (POP3 and POP3S). Any other value, a
+	// listener such as SMTPS included, makes Inject fail.
 	Protocol Protocol
 	// Command is the command to act on, upper case:
 	//   - SMTP: CONNECT (instead of the greeting), HELO (HELO and EHLO),
@@ -89,13 +91,26 @@ type activeFault struct {
 }
 
 // Inject adds a fault and returns a function that removes it. Faults are
-// checked in the order they were added; the first that matches acts. It
-// panics if the Fault is malformed (unknown protocol, or a reply that is
-// not in the protocol's form), which is a bug in the test.
-func (s *Server) Inject(f Fault) (clear func()) {
+// checked in the order they were added; the first that matches acts. A
+// malformed Fault (a Protocol other than SMTP, IMAP or POP3, no Command, or
+// a Reply not in the protocol's form) is a bug in the test: Inject fails t
+// with t.Fatal and adds nothing.
+func (s *Server) Inject(t testing.TB, f Fault) (clear func()) {
+	t.Helper()
+	clear, err := s.inject(f)
+	if err != nil {
+		t.Fatal(err)
+		return func() {}
+	}
+	return clear
+}
+
+// inject is Inject for callers without a test, such as an HTTP endpoint:
+// a malformed Fault is an error.
+func (s *Server) inject(f Fault) (clear func(), err error) {
 	f.Command = strings.ToUpper(strings.TrimSpace(f.Command))
 	if err := validateFault(f); err != nil {
-		panic(fmt.Sprintf("mailtest: Inject(%v): %v", f, err))
+		return nil, fmt.Errorf("mailtest: fault %v: %w", f, err)
 	}
 	af := &activeFault{Fault: f, left: f.Times}
 	if f.Times <= 0 {
@@ -104,7 +119,7 @@ func (s *Server) Inject(f Fault) (clear func()) {
 	s.faults.mu.Lock()
 	s.faults.faults = append(s.faults.faults, af)
 	s.faults.mu.Unlock()
-	return func() { s.faults.remove(af) }
+	return func() { s.faults.remove(af) }, nil
 }
 
 // ClearFaults removes every injected fault.
@@ -167,6 +182,8 @@ func validateFault(f Fault) error {
 				return err
 			}
 		}
+	case Submission, SMTPS, IMAPS, POP3S:
+		return fmt.Errorf("%q is a listener, not a protocol: a Fault targets SMTP, IMAP or POP3 on every listener that speaks it", f.Protocol)
 	default:
 		return fmt.Errorf("protocol %q: want SMTP, IMAP or POP3", f.Protocol)
 	}
@@ -188,7 +205,7 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *fault.Action {
 	f, ok := s.faults.take(SMTP, cmd.Name, cmd.Arg)
 	if !ok {
 		switch {
-		case s.cfg.noAddressFaults:
+		case !s.cfg.addressFaults:
 			return nil
 		case cmd.Name == "RCPT":
 			return s.addressFault(cmd)

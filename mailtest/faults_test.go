@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	netsmtp "net/smtp"
@@ -19,27 +20,27 @@ import (
 func TestSMTPFaults(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "x@example.com", Times: 2, Reply: "452 4.2.2 Mailbox full"})
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Arg: "spammer@", Reply: "550 5.7.1 Sender rejected"})
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "x@example.com", Times: 2, Reply: "452 4.2.2 Mailbox full"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Arg: "spammer@", Reply: "550 5.7.1 Sender rejected"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Reply: "451 4.3.0 Try again"})
 
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<spammer@example.com>", "550 5.7.1 Sender rejected")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
-	c.expect("RCPT TO:<y@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
-	c.expect("RCPT TO:<x@example.com>", "250") // the two uses are spent
-	c.expect("DATA", "354")
-	c.expect("Subject: first\r\n\r\nx\r\n.", "451 4.3.0 Try again")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<spammer@example.com>", "550 5.7.1 Sender rejected")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.smtp("RCPT TO:<y@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "452 4.2.2 Mailbox full")
+	c.smtp("RCPT TO:<x@example.com>", "250") // the two uses are spent
+	c.smtp("DATA", "354")
+	c.smtp("Subject: first\r\n\r\nx\r\n.", "451 4.3.0 Try again")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("a refused DATA stored %d messages", n)
 	}
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<x@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: second\r\n\r\nx\r\n.", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<x@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: second\r\n\r\nx\r\n.", "250")
 	if got := srv.Messages(); len(got) != 1 || got[0].Subject() != "second" {
 		t.Fatalf("stored %v, want only the second", got)
 	}
@@ -50,7 +51,7 @@ func TestSMTPFaults(t *testing.T) {
 func TestSMTPDropAfterData(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
 	c, err := smtp.Dial(srv.SMTPAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -69,16 +70,16 @@ func TestSMTPDropAfterData(t *testing.T) {
 func TestSMTPDelayAndGreeting(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "MAIL", Times: 1, Delay: 150 * time.Millisecond})
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
+	c.smtp("EHLO client.example", "250")
 	start := time.Now()
-	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Errorf("MAIL answered after %s, want ≥150ms", d)
 	}
 
-	clear := srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Reply: "421 4.3.2 Server busy"})
+	clear := srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Reply: "421 4.3.2 Server busy"})
 	for _, addr := range []string{srv.SMTPAddr(), srv.SubmissionAddr()} {
 		if got := readGreeting(t, addr); got != "421 4.3.2 Server busy" {
 			t.Errorf("%s greeting = %q", addr, got)
@@ -111,26 +112,26 @@ func TestAddressConvention(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "452 4.2.2")
-	c.expect("RCPT TO:<fail-rcpt-550+tag@example.com>", "550 5.1.1")
-	c.expect("RCPT TO:<fail-data-451@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: x\r\n\r\ny\r\n.", "451 4.3.0")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<ok@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: fine\r\n\r\ny\r\n.", "250")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<fail-rcpt-452@example.com>", "452 4.2.2")
+	c.smtp("RCPT TO:<fail-rcpt-550+tag@example.com>", "550 5.1.1")
+	c.smtp("RCPT TO:<fail-data-451@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: x\r\n\r\ny\r\n.", "451 4.3.0")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<ok@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: fine\r\n\r\ny\r\n.", "250")
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d stored, want 1", n)
 	}
 
-	off := mailtest.NewServer(t, mailtest.WithoutAddressFaults())
+	off := mailtest.NewServer(t, mailtest.WithAddressFaults(false))
 	c = dialSMTP(t, off.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<fail-rcpt-452@example.com>", "250")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<fail-rcpt-452@example.com>", "250")
 }
 
 func TestMaxConnections(t *testing.T) {
@@ -140,47 +141,77 @@ func TestMaxConnections(t *testing.T) {
 	if got := readGreeting(t, srv.SMTPAddr()); got != "421 4.7.0 Too many connections, try again later" {
 		t.Errorf("second connection greeted %q", got)
 	}
-	first.expect("QUIT", "221")
+	first.smtp("QUIT", "221")
 }
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithRateLimit(2, time.Hour))
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
+	c.smtp("EHLO client.example", "250")
 	for range 2 {
-		c.expect("MAIL FROM:<a@example.com>", "250")
-		c.expect("RSET", "250")
+		c.smtp("MAIL FROM:<a@example.com>", "250")
+		c.smtp("RSET", "250")
 	}
-	c.expect("MAIL FROM:<a@example.com>", "451 4.7.1")
+	c.smtp("MAIL FROM:<a@example.com>", "451 4.7.1")
 }
 
+// TestInjectRejectsMalformedFaults: a malformed Fault fails the test
+// through t.Fatal (it never panics), and the server keeps working as if
+// nothing had been injected.
 func TestInjectRejectsMalformedFaults(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, f := range []mailtest.Fault{
-		{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "oops"},
-		{Protocol: mailtest.IMAP, Command: "FETCH", Reply: "OK fine"},
-		{Protocol: mailtest.POP3, Command: "RETR", Reply: "nope"},
-		{Protocol: "gopher", Command: "GET"},
+	for _, tc := range []struct {
+		f    mailtest.Fault
+		want string
+	}{
+		{mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "oops"}, "oops"},
+		{mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Reply: "OK fine"}, "must start with NO, BAD or BYE"},
+		{mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Reply: "nope"}, "must start with -ERR or +OK"},
+		{mailtest.Fault{Protocol: "gopher", Command: "GET"}, `protocol "gopher": want SMTP, IMAP or POP3`},
+		{mailtest.Fault{Protocol: mailtest.SMTP}, "no Command"},
+		// A listener is not a protocol, even one that speaks SMTP.
+		{mailtest.Fault{Protocol: mailtest.SMTPS, Command: "RCPT", Reply: "452 4.2.2 Full"}, `"smtps" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.Submission, Command: "RCPT", Reply: "452 4.2.2 Full"}, `"submission" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.IMAPS, Command: "FETCH"}, `"imaps" is a listener`},
+		{mailtest.Fault{Protocol: mailtest.POP3S, Command: "RETR"}, `"pop3s" is a listener`},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Inject(%v) did not panic", f)
-				}
-			}()
-			srv.Inject(f)
-		}()
+		rec := &fatalRecorder{TB: t}
+		clear := srv.Inject(rec, tc.f)
+		if len(rec.fatal) != 1 || !strings.HasPrefix(rec.fatal[0], "mailtest: fault ") || !strings.Contains(rec.fatal[0], tc.want) {
+			t.Errorf("Inject(%v) failed the test with %q, want one message containing %q", tc.f, rec.fatal, tc.want)
+		}
+		clear() // a no-op, but callable
 	}
+	// None of them was added: mail goes through.
+	if err := netsmtp.SendMail(srv.SMTPAddr(), nil, "a@example.com", []string{"b@example.com"}, []byte("Subject: ok\r\n\r\nx\r\n")); err != nil {
+		t.Error(err)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatal records the message and
+// returns, so a test can check what would have failed it.
+type fatalRecorder struct {
+	testing.TB
+	fatal []string
+}
+
+func (r *fatalRecorder) Helper()           {}
+func (r *fatalRecorder) Fatal(args ...any) { r.fatal = append(r.fatal, fmt.Sprint(args...)) }
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.fatal = append(r.fatal, fmt.Sprintf(format, args...))
 }
 
 func TestCapabilitySwitches(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t,
 		mailtest.WithUser("bob@example.com", "pw"),
-		mailtest.WithoutSMTPExtension("STARTTLS", "SMTPUTF8", "AUTH"),
-		mailtest.WithoutPOP3Capability("TOP", "UIDL", "STLS", "SASL"))
+		mailtest.WithHiddenSMTPExtensions("STARTTLS", "SMTPUTF8", "AUTH"),
+		mailtest.WithHiddenPOP3Capabilities("TOP", "UIDL", "STLS", "SASL"))
 
 	c, err := smtp.Dial(srv.SubmissionAddr())
 	if err != nil {
@@ -196,34 +227,58 @@ func TestCapabilitySwitches(t *testing.T) {
 	}
 	c.Close()
 	s := dialSMTP(t, srv.SubmissionAddr())
-	s.expect("EHLO client.example", "250")
-	s.expect("STARTTLS", "502 5.5.1")
-	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "502 5.7.0")
-	s.expect("MAIL FROM:<jörg@example.com> SMTPUTF8", "504 5.5.4")
+	s.smtp("EHLO client.example", "250")
+	s.smtp("STARTTLS", "502 5.5.1")
+	s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "502 5.7.0")
+	s.smtp("MAIL FROM:<jörg@example.com> SMTPUTF8", "504 5.5.4")
 
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.cmd("CAPA", "+OK")
-	capa := string(p.multi())
+	p.pop3("CAPA", "+OK")
+	capa := string(p.pop3Multi())
 	for _, hidden := range []string{"TOP", "UIDL", "STLS", "SASL"} {
 		if strings.Contains(capa, hidden) {
 			t.Errorf("CAPA still lists %s:\n%s", hidden, capa)
 		}
 	}
-	p.cmd("STLS", "-ERR")
-	p.cmd("AUTH PLAIN", "-ERR")
-	p.login("bob@example.com", "pw")
-	p.cmd("UIDL", "-ERR")
-	p.cmd("TOP 1 0", "-ERR")
-	p.cmd("STAT", "+OK 0 0")
+	p.pop3("STLS", "-ERR")
+	p.pop3("AUTH PLAIN", "-ERR")
+	p.pop3Login("bob@example.com", "pw")
+	p.pop3("UIDL", "-ERR")
+	p.pop3("TOP 1 0", "-ERR")
+	p.pop3("STAT", "+OK 0 0")
 
-	if _, err := mailtest.New(mailtest.WithoutSMTPExtension("ENHANCEDSTATUSCODES")); err == nil {
+	if _, err := mailtest.New(mailtest.WithHiddenSMTPExtensions("ENHANCEDSTATUSCODES")); err == nil {
 		t.Error("hiding ENHANCEDSTATUSCODES was accepted")
+	}
+	// Names match case-insensitively; a misspelt one is an error on every
+	// protocol, never silently ignored.
+	if s, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("move", "Literal+", "imap4rev2"),
+		mailtest.WithHiddenSMTPExtensions("smtputf8"), mailtest.WithHiddenPOP3Capabilities("top")); err != nil {
+		t.Error(err)
+	} else {
+		s.Close()
+	}
+	for _, opt := range []struct {
+		name string
+		o    mailtest.Option
+	}{
+		{`SMTP "8BITMIMES"`, mailtest.WithHiddenSMTPExtensions("8BITMIMES")},
+		{`IMAP "MOOVE"`, mailtest.WithHiddenIMAPCapabilities("MOOVE")},
+		{`POP3 "UIDLE"`, mailtest.WithHiddenPOP3Capabilities("UIDLE")},
+	} {
+		s, err := mailtest.New(opt.o)
+		if err == nil {
+			s.Close()
+			t.Errorf("hiding %s was accepted", opt.name)
+		} else if !strings.HasPrefix(err.Error(), "mailtest: cannot hide ") {
+			t.Errorf("hiding %s: %v", opt.name, err)
+		}
 	}
 
 	// The extensions go-smtp always advertises: hidden on every listener,
 	// before and after STARTTLS, and refused.
 	hidden := []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
-	srv = mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutSMTPExtension(hidden...))
+	srv = mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenSMTPExtensions(hidden...))
 	tlsConfig := srv.ClientTLSConfig()
 	checkEHLO := func(where string, c *smtp.Client) {
 		t.Helper()
@@ -274,14 +329,14 @@ func TestCapabilitySwitches(t *testing.T) {
 	c.Close()
 
 	s = dialSMTP(t, srv.SMTPAddr())
-	s.expect("EHLO client.example", "250")
-	s.expect("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4")
-	s.expect("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
-	s.expect("MAIL FROM:<a@example.com>", "250")
-	s.expect("RCPT TO:<x@example.com>", "250")
-	s.expect("BDAT 4 LAST", "502 5.5.1")
-	s.expect("NOOP", "250") // the octets after BDAT are commands again
-	s.expect("RSET", "250")
+	s.smtp("EHLO client.example", "250")
+	s.smtp("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4")
+	s.smtp("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
+	s.smtp("MAIL FROM:<a@example.com>", "250")
+	s.smtp("RCPT TO:<x@example.com>", "250")
+	s.smtp("BDAT 4 LAST", "502 5.5.1")
+	s.smtp("NOOP", "250") // the octets after BDAT are commands again
+	s.smtp("RSET", "250")
 
 	// Complete sends still work, through net/smtp and go-smtp's client.
 	msg := func(to string) string {
@@ -416,12 +471,12 @@ func TestFailedLoginDelay(t *testing.T) {
 		return time.Since(start)
 	}
 	s := dialSMTP(t, srv.SMTPAddr())
-	s.expect("EHLO client.example", "250")
+	s.smtp("EHLO client.example", "250")
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.cmd("USER bob@example.com", "+OK")
+	p.pop3("USER bob@example.com", "+OK")
 	checks := map[string]func(){
-		"SMTP": func() { s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00wrong"), "535 5.7.8") },
-		"POP3": func() { p.cmd("PASS wrong", "-ERR [AUTH]") },
+		"SMTP": func() { s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00wrong"), "535 5.7.8") },
+		"POP3": func() { p.pop3("PASS wrong", "-ERR [AUTH]") },
 		"IMAP": func() {
 			c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
 			if err != nil {
@@ -438,5 +493,5 @@ func TestFailedLoginDelay(t *testing.T) {
 			t.Errorf("%s answered a wrong password after %s, want ≥ %s", name, d, delay)
 		}
 	}
-	s.expect("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "235 2.0.0")
+	s.smtp("AUTH PLAIN "+b64("\x00bob@example.com\x00pw"), "235 2.0.0")
 }

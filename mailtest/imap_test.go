@@ -92,9 +92,9 @@ func TestPOP3DeletionSeenByIMAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.login("bob@example.com", "pw")
-	p.cmd("DELE 2", "+OK")
-	p.cmd("QUIT", "+OK")
+	p.pop3Login("bob@example.com", "pw")
+	p.pop3("DELE 2", "+OK")
+	p.pop3("QUIT", "+OK")
 	if seq := receive(t, w.expunge, "EXPUNGE"); seq != 2 {
 		t.Errorf("EXPUNGE %d, want 2", seq)
 	}
@@ -113,7 +113,7 @@ func TestIMAPExpungeDuringPOP3Session(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "doomed", Text: "x"})
 	p := dialPOP3(t, srv.POP3Addr(), nil)
-	p.login("bob@example.com", "pw")
+	p.pop3Login("bob@example.com", "pw")
 	c := srv.IMAPClient(t, "bob@example.com")
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
@@ -124,9 +124,9 @@ func TestIMAPExpungeDuringPOP3Session(t *testing.T) {
 	if err := c.Expunge().Close(); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd("STAT", "+OK 1 ") // still listed: numbering is fixed for the session
-	p.cmd("RETR 1", "-ERR")
-	p.cmd("QUIT", "+OK")
+	p.pop3("STAT", "+OK 1 ") // still listed: numbering is fixed for the session
+	p.pop3("RETR 1", "-ERR")
+	p.pop3("QUIT", "+OK")
 }
 
 func TestIMAPFaults(t *testing.T) {
@@ -137,7 +137,7 @@ func TestIMAPFaults(t *testing.T) {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Times: 1, Reply: "NO [UNAVAILABLE] Backend down"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "FETCH", Times: 1, Reply: "NO [UNAVAILABLE] Backend down"})
 	_, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true}).Collect()
 	var imapErr *imap.Error
 	if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeUnavailable || imapErr.Type != imap.StatusResponseTypeNo {
@@ -147,7 +147,7 @@ func TestIMAPFaults(t *testing.T) {
 		t.Fatalf("second FETCH: %v", err)
 	}
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "APPEND", Arg: "Sent", Times: 1, Reply: "NO [OVERQUOTA] Quota exceeded"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "APPEND", Arg: "Sent", Times: 1, Reply: "NO [OVERQUOTA] Quota exceeded"})
 	raw := "Subject: draft\r\n\r\nbody\r\n"
 	app := c.Append("Sent", int64(len(raw)), nil)
 	app.Write([]byte(raw))
@@ -159,7 +159,7 @@ func TestIMAPFaults(t *testing.T) {
 		t.Fatalf("refused APPEND stored %d messages", len(sent.Messages))
 	}
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "CONNECT", Reply: "BYE [UNAVAILABLE] Maintenance"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "CONNECT", Reply: "BYE [UNAVAILABLE] Maintenance"})
 	if got := readGreeting(t, srv.IMAPAddr()); got != "* BYE [UNAVAILABLE] Maintenance" {
 		t.Fatalf("greeting = %q", got)
 	}
@@ -167,7 +167,7 @@ func TestIMAPFaults(t *testing.T) {
 
 func TestIMAPOverTLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	for name, dial := range map[string]func() (*imapclient.Client, error){
 		"IMAPS": func() (*imapclient.Client, error) {
 			return imapclient.DialTLS(srv.IMAPSAddr(), &imapclient.Options{TLSConfig: srv.ClientTLSConfig()})
@@ -196,13 +196,13 @@ func TestIMAPOverTLS(t *testing.T) {
 		t.Error("LOGINDISABLED not advertised before TLS")
 	}
 	if err := c.Login("bob@example.com", "pw").Wait(); err == nil {
-		t.Error("plain-text login accepted under WithRequireTLS")
+		t.Error("plain-text login accepted under WithRequireTLSForAuth")
 	}
 }
 
 func TestWithoutIMAPCapability(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithoutIMAPCapability("MOVE"))
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenIMAPCapabilities("MOVE"))
 	c := srv.IMAPClient(t, "bob@example.com")
 	caps, err := c.Capability().Wait()
 	if err != nil {

@@ -91,7 +91,7 @@ func TestMaxConnectionsPerListenerAndTranscribed(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithMaxConnections(1))
 	cases := []struct {
 		plain, implicit string
-		protocol        mailtest.Protocol
+		protocol        mailtest.Listener
 		refusal         string
 	}{
 		{srv.SMTPAddr(), srv.SMTPSAddr(), mailtest.SMTP, "421 4.7.0 Too many connections, try again later"},
@@ -124,10 +124,10 @@ func TestMaxConnectionsPerListenerAndTranscribed(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	refused := map[mailtest.Protocol]string{} // the line of a one-line session that is a refusal
+	refused := map[mailtest.Listener]string{} // the line of a one-line session that is a refusal
 	for _, tr := range srv.Transcripts() {
 		if len(tr.Lines) == 1 && !tr.Lines[0].FromClient && strings.Contains(tr.Lines[0].Text, "oo many connections") {
-			refused[tr.Protocol] = tr.Lines[0].Text
+			refused[tr.Listener] = tr.Lines[0].Text
 		}
 	}
 	for _, tc := range cases {

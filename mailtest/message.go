@@ -53,7 +53,7 @@ func (m *Message) Raw() []byte { return m.m.Raw() }
 func (m *Message) Size() int64 { return m.m.Size() }
 
 // ReceivedAt is the time the server accepted the message (IMAP INTERNALDATE).
-func (m *Message) ReceivedAt() time.Time { return m.m.InternalDate() }
+func (m *Message) ReceivedAt() time.Time { return m.m.ReceivedAt() }
 
 // ParseError reports why the content could not be fully decoded, or nil.
 // Accessors still return what could be decoded.

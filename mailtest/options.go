@@ -7,39 +7,43 @@ import (
 )
 
 // Option configures a Server. Pass options to NewServer or New.
+//
+// Every option is With<what it sets>(value): a feature that can be on or
+// off takes a bool (WithTLS(false), WithRequireAuth(true)), and the doc
+// says which is the default.
 type Option func(*config)
 
 type config struct {
-	users            []userSpec
-	logger           *slog.Logger
-	waitTimeout      time.Duration
-	maxMessageBytes  int64
-	maxRecipients    int
-	onlyKnownUsers   bool
-	requireAuth      bool
-	requireTLS       bool
-	noTraceHeaders   bool
-	smtpStartTLS     bool
-	noTLS            bool
-	cert             *tls.Certificate
-	pop3MarkSeen     bool
-	addrs            map[Protocol]string
-	allowNonLoopback bool
-	domain           string
-	readTimeout      time.Duration
-	idleTimeout      time.Duration
-	noAddressFaults  bool
-	maxConnections   int
-	rateN            int
-	rateWindow       time.Duration
-	hideIMAP         []string
-	imapIdleTimeout  time.Duration
-	failedAuthDelay  time.Duration
-	hideSMTP         []string
-	hidePOP3         []string
-	noTranscripts    bool
-	transcriptsSet   bool // by WithTranscripts or WithTranscriptLog
-	transcriptLog    *slog.Logger
+	users                  []userSpec
+	logger                 *slog.Logger
+	waitTimeout            time.Duration
+	maxMessageBytes        int64
+	maxRecipients          int
+	onlyKnownRecipients    bool
+	requireAuth            bool
+	requireTLSForAuth      bool
+	traceHeaders           bool
+	smtpStartTLS           bool
+	tls                    bool
+	cert                   *tls.Certificate
+	pop3MarkSeen           bool
+	addrs                  map[Listener]string
+	nonLoopback            bool
+	domain                 string
+	readTimeout            time.Duration
+	idleTimeout            time.Duration
+	addressFaults          bool
+	maxConnections         int
+	rateN                  int
+	rateWindow             time.Duration
+	hiddenIMAPCapabilities []string
+	imapIdleTimeout        time.Duration
+	failedLoginDelay       time.Duration
+	hiddenSMTPExtensions   []string
+	hiddenPOP3Capabilities []string
+	transcripts            bool
+	transcriptsSet         bool // by WithTranscripts or WithTranscriptLog
+	transcriptLog          *slog.Logger
 }
 
 type userSpec struct {
@@ -56,6 +60,10 @@ func defaultConfig() config {
 		readTimeout:     time.Minute,
 		idleTimeout:     10 * time.Minute,
 		imapIdleTimeout: 30 * time.Minute,
+		tls:             true,
+		traceHeaders:    true,
+		addressFaults:   true,
+		transcripts:     true,
 	}
 }
 
@@ -91,45 +99,46 @@ func WithMaxRecipients(n int) Option {
 	return func(c *config) { c.maxRecipients = n }
 }
 
-// WithOnlyKnownRecipients makes SMTP refuse recipients that are not users
-// or aliases (550 5.1.1). By default mail for any address is accepted and
-// its user is created without a password.
-func WithOnlyKnownRecipients() Option {
-	return func(c *config) { c.onlyKnownUsers = true }
+// WithOnlyKnownRecipients says whether SMTP refuses recipients that are not
+// users or aliases (550 5.1.1). Off by default: mail for any address is
+// accepted and its user is created without a password.
+func WithOnlyKnownRecipients(on bool) Option {
+	return func(c *config) { c.onlyKnownRecipients = on }
 }
 
-// WithRequireAuth makes SMTP refuse MAIL FROM before a successful AUTH
-// (530 5.7.0) on every SMTP listener.
-func WithRequireAuth() Option {
-	return func(c *config) { c.requireAuth = true }
+// WithRequireAuth says whether SMTP refuses MAIL FROM before a successful
+// AUTH (530 5.7.0) on every SMTP listener. Off by default.
+func WithRequireAuth(on bool) Option {
+	return func(c *config) { c.requireAuth = on }
 }
 
-// WithRequireTLS refuses authentication before TLS on every protocol: IMAP
-// advertises LOGINDISABLED, SMTP hides AUTH until STARTTLS and POP3 refuses
-// USER, PASS, APOP and AUTH before STLS. By default plain-text
-// authentication is allowed, since every listener is on loopback.
-func WithRequireTLS() Option {
-	return func(c *config) { c.requireTLS = true }
+// WithRequireTLSForAuth says whether authentication needs TLS first, on
+// every protocol: IMAP advertises LOGINDISABLED, SMTP hides AUTH until
+// STARTTLS and POP3 refuses USER, PASS, APOP and AUTH before STLS. Only
+// authentication needs it: mail without AUTH still flows in plain text.
+// Off by default, since every listener is on loopback.
+func WithRequireTLSForAuth(on bool) Option {
+	return func(c *config) { c.requireTLSForAuth = on }
 }
 
 // WithTraceHeaders says whether SMTP prepends Return-Path and Received to
 // each message (on by default, as real servers do). Off, the stored bytes
 // are exactly the DATA payload with line endings normalised to CRLF.
 func WithTraceHeaders(on bool) Option {
-	return func(c *config) { c.noTraceHeaders = !on }
+	return func(c *config) { c.traceHeaders = on }
 }
 
-// WithSMTPStartTLS makes the plain SMTP listener offer STARTTLS too. It is
-// off by default because net/smtp.SendMail and most mailers upgrade
+// WithSMTPStartTLS says whether the plain SMTP listener offers STARTTLS
+// too. Off by default because net/smtp.SendMail and most mailers upgrade
 // whenever STARTTLS is offered and then reject our certificate.
-func WithSMTPStartTLS() Option {
-	return func(c *config) { c.smtpStartTLS = true }
+func WithSMTPStartTLS(on bool) Option {
+	return func(c *config) { c.smtpStartTLS = on }
 }
 
-// WithoutTLS turns TLS off: no SMTPS, IMAPS or POP3S listener and no
-// STARTTLS or STLS on the others.
-func WithoutTLS() Option {
-	return func(c *config) { c.noTLS = true }
+// WithTLS says whether the server speaks TLS. On by default; off, there is
+// no SMTPS, IMAPS or POP3S listener and no STARTTLS or STLS on the others.
+func WithTLS(on bool) Option {
+	return func(c *config) { c.tls = on }
 }
 
 // WithCertificate makes every TLS listener use cert instead of the
@@ -147,22 +156,23 @@ func WithPOP3MarkSeen(on bool) Option {
 	return func(c *config) { c.pop3MarkSeen = on }
 }
 
-// WithAddr makes protocol p listen on addr (e.g. "127.0.0.1:1025") instead
+// WithAddr makes listener l listen on addr (e.g. "127.0.0.1:1025") instead
 // of an ephemeral loopback port. An empty addr turns the listener off.
 // Non-loopback addresses are refused unless WithNonLoopback is given.
-func WithAddr(p Protocol, addr string) Option {
+func WithAddr(l Listener, addr string) Option {
 	return func(c *config) {
 		if c.addrs == nil {
-			c.addrs = make(map[Protocol]string)
+			c.addrs = make(map[Listener]string)
 		}
-		c.addrs[p] = addr
+		c.addrs[l] = addr
 	}
 }
 
-// WithNonLoopback allows listening on addresses other than loopback. Only
-// the dev server's -public flag should need it.
-func WithNonLoopback() Option {
-	return func(c *config) { c.allowNonLoopback = true }
+// WithNonLoopback says whether WithAddr may name addresses other than
+// loopback. Off by default; only the dev server's -public flag should need
+// it.
+func WithNonLoopback(on bool) Option {
+	return func(c *config) { c.nonLoopback = on }
 }
 
 // WithDomain sets the host name the server greets with (default "localhost").
@@ -178,14 +188,14 @@ func WithTimeouts(read, idle time.Duration) Option {
 	return func(c *config) { c.readTimeout, c.idleTimeout, c.imapIdleTimeout = read, idle, idle }
 }
 
-// WithoutAddressFaults turns off the recipient-address convention, under
-// which RCPT TO:<fail-rcpt-452@any.domain> is refused with 452 4.2.2 and a
-// recipient fail-data-451@… makes the transaction's DATA fail with 451
-// 4.3.0 (fail-…-drop closes the connection instead; a "+tag" may follow the
-// code). The convention is on by default so the dev server can play
-// failures without code.
-func WithoutAddressFaults() Option {
-	return func(c *config) { c.noAddressFaults = true }
+// WithAddressFaults says whether the recipient-address convention is on,
+// under which RCPT TO:<fail-rcpt-452@any.domain> is refused with 452 4.2.2
+// and a recipient fail-data-451@… makes the transaction's DATA fail with
+// 451 4.3.0 (fail-…-drop closes the connection instead; a "+tag" may follow
+// the code). On by default so the dev server can play failures without
+// code.
+func WithAddressFaults(on bool) Option {
+	return func(c *config) { c.addressFaults = on }
 }
 
 // WithMaxConnections limits the open connections of each listener, like a
@@ -202,35 +212,40 @@ func WithRateLimit(n int, window time.Duration) Option {
 	return func(c *config) { c.rateN, c.rateWindow = n, window }
 }
 
-// WithoutIMAPCapability hides IMAP extensions so an application can test
-// its fallbacks: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
+// WithHiddenIMAPCapabilities sets IMAP extensions to hide, so an
+// application can test its fallbacks; each call adds to the set. Names
+// match case-insensitively: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
 // "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
 // "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
-// "IMAP4rev2". A hidden extension is not advertised and its command is
-// refused with BAD. (go-imap always lists IDLE for IMAP4rev1 clients; a
-// hidden IDLE is refused after the client's DONE.)
-func WithoutIMAPCapability(names ...string) Option {
-	return func(c *config) { c.hideIMAP = append(c.hideIMAP, names...) }
+// "IMAP4rev2"; any other name makes New fail. A hidden extension is not
+// advertised and its command is refused with BAD. (go-imap always lists
+// IDLE for IMAP4rev1 clients; a hidden IDLE is refused after the client's
+// DONE.)
+func WithHiddenIMAPCapabilities(names ...string) Option {
+	return func(c *config) { c.hiddenIMAPCapabilities = append(c.hiddenIMAPCapabilities, names...) }
 }
 
-// WithoutSMTPExtension hides SMTP extensions on every SMTP listener so an
-// application can test its fallbacks: "STARTTLS", "SMTPUTF8", "AUTH",
-// "PIPELINING", "SIZE", "CHUNKING" or "8BITMIME". A hidden extension is not
+// WithHiddenSMTPExtensions sets SMTP extensions to hide on every SMTP
+// listener, so an application can test its fallbacks; each call adds to
+// the set: "STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING"
+// or "8BITMIME", matched case-insensitively. A hidden extension is not
 // advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
 // command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
 // SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1). A client that pipelines
 // without PIPELINING is still answered, in order, as by a server that
-// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden;
-// naming it makes New fail.
-func WithoutSMTPExtension(names ...string) Option {
-	return func(c *config) { c.hideSMTP = append(c.hideSMTP, names...) }
+// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden; it,
+// or any other name, makes New fail.
+func WithHiddenSMTPExtensions(names ...string) Option {
+	return func(c *config) { c.hiddenSMTPExtensions = append(c.hiddenSMTPExtensions, names...) }
 }
 
-// WithoutPOP3Capability hides POP3 capabilities: "TOP", "UIDL", "STLS",
-// "SASL" (the AUTH command) or "USER" (USER and PASS). A hidden capability
-// is left out of CAPA and its commands are answered "-ERR unknown command".
-func WithoutPOP3Capability(names ...string) Option {
-	return func(c *config) { c.hidePOP3 = append(c.hidePOP3, names...) }
+// WithHiddenPOP3Capabilities sets POP3 capabilities to hide; each call adds
+// to the set: "TOP", "UIDL", "STLS", "SASL" (the AUTH command) or "USER"
+// (USER and PASS), matched case-insensitively; any other name makes New
+// fail. A hidden capability is left out of CAPA and its commands are
+// answered "-ERR unknown command".
+func WithHiddenPOP3Capabilities(names ...string) Option {
+	return func(c *config) { c.hiddenPOP3Capabilities = append(c.hiddenPOP3Capabilities, names...) }
 }
 
 // WithFailedLoginDelay makes every protocol wait d before it answers a
@@ -238,5 +253,5 @@ func WithoutPOP3Capability(names ...string) Option {
 // as servers do to slow down password guessing, so an application's
 // timeouts can be tested against it. There is no delay by default.
 func WithFailedLoginDelay(d time.Duration) Option {
-	return func(c *config) { c.failedAuthDelay = d }
+	return func(c *config) { c.failedLoginDelay = d }
 }

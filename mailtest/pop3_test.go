@@ -2,86 +2,12 @@ package mailtest_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/textproto"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mailrig/mailrig/mailtest"
 )
-
-// pop3Client is a minimal POP3 client for transcript-style tests.
-type pop3Client struct {
-	t    *testing.T
-	conn net.Conn
-	tp   *textproto.Conn
-}
-
-func dialPOP3(t *testing.T, addr string, tlsConfig *tls.Config) *pop3Client {
-	t.Helper()
-	var conn net.Conn
-	var err error
-	if tlsConfig != nil {
-		conn, err = tls.Dial("tcp", addr, tlsConfig)
-	} else {
-		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &pop3Client{t: t, conn: conn, tp: textproto.NewConn(conn)}
-	if greet := c.line(); !strings.HasPrefix(greet, "+OK") {
-		t.Fatalf("greeting %q", greet)
-	}
-	return c
-}
-
-func (c *pop3Client) line() string {
-	c.t.Helper()
-	l, err := c.tp.ReadLine()
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return l
-}
-
-// cmd sends line and checks the status line starts with want.
-func (c *pop3Client) cmd(line, want string) string {
-	c.t.Helper()
-	if err := c.tp.PrintfLine("%s", line); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
-	}
-	got := c.line()
-	if !strings.HasPrefix(got, want) {
-		c.t.Fatalf("%q: got %q, want %q…", line, got, want)
-	}
-	return got
-}
-
-// multi reads a dot-terminated body, undoing byte-stuffing, with CRLF lines.
-func (c *pop3Client) multi() []byte {
-	c.t.Helper()
-	var buf bytes.Buffer
-	for {
-		l := c.line()
-		if l == "." {
-			return buf.Bytes()
-		}
-		l = strings.TrimPrefix(l, ".")
-		buf.WriteString(l + "\r\n")
-	}
-}
-
-func (c *pop3Client) login(user, pass string) {
-	c.t.Helper()
-	c.cmd("USER "+user, "+OK")
-	c.cmd("PASS "+pass, "+OK")
-}
 
 func TestPOP3DownloadAndDelete(t *testing.T) {
 	t.Parallel()
@@ -94,12 +20,12 @@ func TestPOP3DownloadAndDelete(t *testing.T) {
 		t.Fatalf("view = %+v", view)
 	}
 	c := dialPOP3(t, srv.POP3Addr(), nil)
-	c.login("bob@example.com", "pw")
-	if got, want := c.cmd("STAT", "+OK"), fmt.Sprintf("+OK 3 %d", view.Size()); got != want {
+	c.pop3Login("bob@example.com", "pw")
+	if got, want := c.pop3("STAT", "+OK"), fmt.Sprintf("+OK 3 %d", view.Size()); got != want {
 		t.Errorf("STAT = %q, want %q", got, want)
 	}
-	c.cmd("UIDL", "+OK")
-	uidl := strings.Split(strings.TrimSpace(string(c.multi())), "\r\n")
+	c.pop3("UIDL", "+OK")
+	uidl := strings.Split(strings.TrimSpace(string(c.pop3Multi())), "\r\n")
 	for i, l := range uidl {
 		if want := fmt.Sprintf("%d %s", i+1, view.Messages[i].UIDL); l != want {
 			t.Errorf("UIDL line %q, want %q", l, want)
@@ -107,23 +33,23 @@ func TestPOP3DownloadAndDelete(t *testing.T) {
 	}
 	// A second POP3 session is locked out while this one holds the maildrop.
 	c2 := dialPOP3(t, srv.POP3Addr(), nil)
-	c2.cmd("USER bob@example.com", "+OK")
-	c2.cmd("PASS pw", "-ERR [IN-USE]")
+	c2.pop3("USER bob@example.com", "+OK")
+	c2.pop3("PASS pw", "-ERR [IN-USE]")
 	if !srv.POP3View("bob@example.com").Locked {
 		t.Error("view does not report the lock")
 	}
 	for i, m := range view.Messages {
-		c.cmd(fmt.Sprintf("RETR %d", i+1), fmt.Sprintf("+OK %d octets", m.Size))
-		if got := c.multi(); !bytes.Equal(got, m.Message.Raw()) {
+		c.pop3(fmt.Sprintf("RETR %d", i+1), fmt.Sprintf("+OK %d octets", m.Size))
+		if got := c.pop3Multi(); !bytes.Equal(got, m.Message.Raw()) {
 			t.Errorf("RETR %d bytes differ from Raw():\n%q\n%q", i+1, got, m.Message.Raw())
 		}
-		c.cmd(fmt.Sprintf("DELE %d", i+1), "+OK")
+		c.pop3(fmt.Sprintf("DELE %d", i+1), "+OK")
 	}
 	// Deletion happens at QUIT, not before.
 	if n := len(srv.POP3View("bob@example.com").Messages); n != 3 {
 		t.Errorf("before QUIT the maildrop holds %d, want 3", n)
 	}
-	c.cmd("QUIT", "+OK")
+	c.pop3("QUIT", "+OK")
 	// QUIT commits before it answers +OK.
 	if n := len(srv.POP3View("bob@example.com").Messages); n != 0 {
 		t.Errorf("after QUIT the maildrop holds %d", n)
@@ -138,8 +64,8 @@ func TestPOP3DropWithoutQuitDeletesNothing(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "keep", Text: "x"})
 	c := dialPOP3(t, srv.POP3SAddr(), srv.ClientTLSConfig())
-	c.login("bob@example.com", "pw")
-	c.cmd("DELE 1", "+OK")
+	c.pop3Login("bob@example.com", "pw")
+	c.pop3("DELE 1", "+OK")
 	c.conn.Close()
 	// Close returns once every session has ended; the store stays readable.
 	if err := srv.Close(); err != nil {
@@ -155,25 +81,25 @@ func TestPOP3Faults(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "big", Text: strings.Repeat("0123456789\n", 500)})
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Arg: "1", Times: 1, Reply: "-ERR [SYS/TEMP] storage hiccup"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", Arg: "1", Times: 1, Reply: "-ERR [SYS/TEMP] storage hiccup"})
 	c := dialPOP3(t, srv.POP3Addr(), nil)
-	c.login("bob@example.com", "pw")
-	c.cmd("RETR 1", "-ERR [SYS/TEMP] storage hiccup")
-	c.cmd("RETR 1", "+OK") // Times: 1 used up
-	c.multi()
-	c.cmd("QUIT", "+OK")
+	c.pop3Login("bob@example.com", "pw")
+	c.pop3("RETR 1", "-ERR [SYS/TEMP] storage hiccup")
+	c.pop3("RETR 1", "+OK") // Times: 1 used up
+	c.pop3Multi()
+	c.pop3("QUIT", "+OK")
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "PASS", Times: 1, Reply: "-ERR [IN-USE] try later"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "PASS", Times: 1, Reply: "-ERR [IN-USE] try later"})
 	c = dialPOP3(t, srv.POP3Addr(), nil)
-	c.cmd("USER bob@example.com", "+OK")
-	c.cmd("PASS pw", "-ERR [IN-USE] try later")
+	c.pop3("USER bob@example.com", "+OK")
+	c.pop3("PASS pw", "-ERR [IN-USE] try later")
 
-	srv.Inject(mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", DropAfterBytes: 100})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.POP3, Command: "RETR", DropAfterBytes: 100})
 	c = dialPOP3(t, srv.POP3Addr(), nil)
-	c.login("bob@example.com", "pw")
-	c.tp.PrintfLine("RETR 1")
+	c.pop3Login("bob@example.com", "pw")
+	c.send("RETR 1\r\n")
 	var got bytes.Buffer
-	n, _ := got.ReadFrom(c.tp.R)
+	n, _ := got.ReadFrom(c.r)
 	if n != 100 {
 		t.Errorf("got %d octets before the drop, want 100", n)
 	}
@@ -193,8 +119,8 @@ func TestPOP3LoginRightAfterQuit(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	for range 300 {
 		c := dialPOP3(t, srv.POP3Addr(), nil)
-		c.login("bob@example.com", "pw")
-		c.cmd("QUIT", "+OK")
+		c.pop3Login("bob@example.com", "pw")
+		c.pop3("QUIT", "+OK")
 		c.conn.Close()
 	}
 }

@@ -14,16 +14,16 @@ import (
 
 // pop3Backend lets the POP3 front-end see each user's INBOX as a maildrop.
 type pop3Backend struct {
-	store     *memstore.Store
-	markSeen  bool
-	failDelay time.Duration // before a failed login is answered
+	store            *memstore.Store
+	markSeen         bool
+	failedLoginDelay time.Duration // before a failed login is answered
 }
 
 // failed waits the failed-login delay (cut short when the server closes)
 // and returns pop3.ErrAuthFailed joined with the cause.
 func (b *pop3Backend) failed(ctx context.Context, cause error) error {
-	if b.failDelay > 0 {
-		t := time.NewTimer(b.failDelay)
+	if b.failedLoginDelay > 0 {
+		t := time.NewTimer(b.failedLoginDelay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -95,7 +95,7 @@ func (d *maildrop) Open(uid uint32) ([]byte, error) {
 
 func (d *maildrop) Retrieved(uid uint32) {
 	if d.markSeen {
-		d.inbox.SetFlags([]uint32{uid}, memstore.FlagsAdd, memstore.NewFlags(memstore.FlagSeen), d)
+		d.inbox.SetFlags([]uint32{uid}, memstore.AddFlags, memstore.NewFlags(memstore.FlagSeen), d)
 	}
 }
 

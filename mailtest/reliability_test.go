@@ -6,12 +6,10 @@ package mailtest_test
 // the server still serves a good transaction afterwards.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -20,154 +18,6 @@ import (
 
 	"github.com/mailrig/mailrig/mailtest"
 )
-
-// lineConn is a raw line-oriented client for any of the protocols, so a
-// test controls every byte it sends.
-type lineConn struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dialLine(t *testing.T, addr string, tlsConfig *tls.Config) *lineConn {
-	t.Helper()
-	var conn net.Conn
-	var err error
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if tlsConfig != nil {
-		conn, err = tls.DialWithDialer(d, "tcp", addr, tlsConfig)
-	} else {
-		conn, err = d.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	return &lineConn{t: t, conn: conn, r: bufio.NewReader(conn)}
-}
-
-func (c *lineConn) send(s string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.conn, s); err != nil {
-		c.t.Fatalf("write %q: %v", firstLine(s), err)
-	}
-}
-
-// line reads one line without its CRLF.
-func (c *lineConn) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v (partial %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
-}
-
-// want reads one line and checks it is exactly want.
-func (c *lineConn) want(want string) {
-	c.t.Helper()
-	if got := c.line(); got != want {
-		c.t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
-// wantPrefix reads one line and checks it starts with prefix.
-func (c *lineConn) wantPrefix(prefix string) string {
-	c.t.Helper()
-	got := c.line()
-	if !strings.HasPrefix(got, prefix) {
-		c.t.Fatalf("got %q, want prefix %q", got, prefix)
-	}
-	return got
-}
-
-// smtpReply reads a possibly multi-line SMTP reply and returns its last line.
-func (c *lineConn) smtpReply() string {
-	c.t.Helper()
-	for {
-		l := c.line()
-		if len(l) < 4 || l[3] != '-' {
-			return l
-		}
-	}
-}
-
-// imap sends "tag command" and returns the untagged lines and the tagged
-// completion line.
-func (c *lineConn) imap(tag, command string) (untagged []string, tagged string) {
-	c.t.Helper()
-	c.send(tag + " " + command + "\r\n")
-	return c.imapResult(tag)
-}
-
-func (c *lineConn) imapResult(tag string) (untagged []string, tagged string) {
-	c.t.Helper()
-	for {
-		l := c.line()
-		if strings.HasPrefix(l, tag+" ") {
-			return untagged, l
-		}
-		untagged = append(untagged, l)
-	}
-}
-
-// closedByServer reads until the server closes the connection and fails if
-// that does not happen within d. It returns what was read.
-func (c *lineConn) closedByServer(d time.Duration) string {
-	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(d))
-	b, err := io.ReadAll(c.r)
-	if err != nil && !isConnReset(err) {
-		c.t.Fatalf("connection not closed by the server within %s: %v (read %q)", d, err, b)
-	}
-	return string(b)
-}
-
-func isConnReset(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
-	}
-	var ne *net.OpError
-	return errors.As(err, &ne) && !ne.Timeout()
-}
-
-// smtpLogin dials addr, reads the greeting and says EHLO.
-func smtpSession(t *testing.T, addr string, tlsConfig *tls.Config) *lineConn {
-	t.Helper()
-	c := dialLine(t, addr, tlsConfig)
-	c.wantPrefix("220 ")
-	c.send("EHLO client.example\r\n")
-	c.smtpReply()
-	return c
-}
-
-// imapSession dials, reads the greeting and, if user is set, logs in.
-func imapSession(t *testing.T, addr string, tlsConfig *tls.Config, user, pass string) *lineConn {
-	t.Helper()
-	c := dialLine(t, addr, tlsConfig)
-	c.wantPrefix("* OK ")
-	if user != "" {
-		if _, tagged := c.imap("L1", fmt.Sprintf("LOGIN %q %q", user, pass)); !strings.HasPrefix(tagged, "L1 OK") {
-			t.Fatalf("LOGIN: %q", tagged)
-		}
-	}
-	return c
-}
-
-// pop3Session dials, reads the greeting and, if user is set, logs in.
-func pop3Session(t *testing.T, addr string, tlsConfig *tls.Config, user, pass string) *lineConn {
-	t.Helper()
-	c := dialLine(t, addr, tlsConfig)
-	c.wantPrefix("+OK ")
-	if user != "" {
-		c.send("USER " + user + "\r\n")
-		c.wantPrefix("+OK")
-		c.send("PASS " + pass + "\r\n")
-		c.wantPrefix("+OK")
-	}
-	return c
-}
 
 // goodSMTP sends one complete message and returns after its 250.
 func goodSMTP(t *testing.T, addr, rcpt, subject string) {
@@ -482,7 +332,7 @@ func TestPOP3GarbageCommands(t *testing.T) {
 func TestTLSClientHelloToPlainPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
-	for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
+	for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
 		conn, err := net.DialTimeout("tcp", srv.Addr(p), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -516,8 +366,8 @@ func TestClientHelloBytesToPlainPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithTimeouts(300*time.Millisecond, 300*time.Millisecond))
 	hello := clientHello(t)
-	for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
-		c := dialLine(t, srv.Addr(p), nil)
+	for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.Submission, mailtest.IMAP, mailtest.POP3} {
+		c := dialRaw(t, srv.Addr(p), nil)
 		c.line() // greeting
 		c.send(string(hello))
 		c.closedByServer(5 * time.Second)
@@ -548,14 +398,14 @@ func TestPlainTextToTLSPorts(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
 	for _, tc := range []struct {
-		p    mailtest.Protocol
+		p    mailtest.Listener
 		line string
 	}{
 		{mailtest.SMTPS, "EHLO client.example\r\n"},
 		{mailtest.IMAPS, "A1 LOGIN bob@example.com pw\r\n"},
 		{mailtest.POP3S, "USER bob@example.com\r\n"},
 	} {
-		c := dialLine(t, srv.Addr(tc.p), nil)
+		c := dialRaw(t, srv.Addr(tc.p), nil)
 		c.send(tc.line)
 		rest := c.closedByServer(5 * time.Second)
 		if strings.Contains(rest, "OK") || strings.Contains(rest, "220") {
@@ -589,23 +439,23 @@ func TestVanishingClients(t *testing.T) {
 
 	type vanish struct {
 		name string
-		run  func(t *testing.T) *lineConn // leaves the connection mid-command
+		run  func(t *testing.T) *rawConn // leaves the connection mid-command
 	}
-	halfClose := func(c *lineConn) { c.conn.(*net.TCPConn).CloseWrite() }
+	halfClose := func(c *rawConn) { c.conn.(*net.TCPConn).CloseWrite() }
 	cases := []vanish{
-		{"smtp mid-command", func(t *testing.T) *lineConn {
+		{"smtp mid-command", func(t *testing.T) *rawConn {
 			c := smtpSession(t, srv.SMTPAddr(), nil)
 			c.send("MAIL FROM:<a@exa")
 			return c
 		}},
-		{"smtp mid-DATA", func(t *testing.T) *lineConn {
+		{"smtp mid-DATA", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
 			c.send("Subject: partial data\r\n\r\nhalf")
 			return c
 		}},
-		{"smtp mid-DATA half-close", func(t *testing.T) *lineConn {
+		{"smtp mid-DATA half-close", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
@@ -614,42 +464,42 @@ func TestVanishingClients(t *testing.T) {
 			c.closedByServer(5 * time.Second)
 			return c
 		}},
-		{"smtp mid-BDAT chunk", func(t *testing.T) *lineConn {
+		{"smtp mid-BDAT chunk", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000\r\nSubject: partial bdat\r\n\r\nhalf")
 			return c
 		}},
-		{"smtp mid-BDAT LAST chunk", func(t *testing.T) *lineConn {
+		{"smtp mid-BDAT LAST chunk", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000 LAST\r\nSubject: partial bdat last\r\n\r\nhalf")
 			return c
 		}},
-		{"smtp mid-BDAT LAST chunk half-close", func(t *testing.T) *lineConn {
+		{"smtp mid-BDAT LAST chunk half-close", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 1000 LAST\r\nSubject: partial bdat half-closed\r\n\r\nhalf")
 			halfClose(c)
 			c.closedByServer(5 * time.Second)
 			return c
 		}},
-		{"smtp between BDAT chunks", func(t *testing.T) *lineConn {
+		{"smtp between BDAT chunks", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("BDAT 26\r\nSubject: partial bdat 2\r\n\r\n")
 			c.want("250 2.0.0 Continue")
 			return c
 		}},
-		{"imap mid-command", func(t *testing.T) *lineConn {
+		{"imap mid-command", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.send("A1 SELE")
 			return c
 		}},
-		{"imap mid-literal", func(t *testing.T) *lineConn {
+		{"imap mid-literal", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.send("A1 APPEND INBOX {100}\r\n")
 			c.wantPrefix("+ ")
 			c.send("Subject: partial append\r\n\r\nhalf")
 			return c
 		}},
-		{"imap mid-literal half-close", func(t *testing.T) *lineConn {
+		{"imap mid-literal half-close", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.send("A1 APPEND INBOX {100}\r\n")
 			c.wantPrefix("+ ")
@@ -658,19 +508,19 @@ func TestVanishingClients(t *testing.T) {
 			c.closedByServer(5 * time.Second)
 			return c
 		}},
-		{"imap mid-LITERAL+", func(t *testing.T) *lineConn {
+		{"imap mid-LITERAL+", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.send("A1 APPEND INBOX {100+}\r\nSubject: partial literal+\r\n\r\nhalf")
 			return c
 		}},
-		{"imap mid-IDLE", func(t *testing.T) *lineConn {
+		{"imap mid-IDLE", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.imap("A1", "SELECT INBOX")
 			c.send("A2 IDLE\r\n")
 			c.wantPrefix("+ ")
 			return c
 		}},
-		{"imap mid-IDLE half-close", func(t *testing.T) *lineConn {
+		{"imap mid-IDLE half-close", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.imap("A1", "SELECT INBOX")
 			c.send("A2 IDLE\r\n")
@@ -679,19 +529,19 @@ func TestVanishingClients(t *testing.T) {
 			c.closedByServer(5 * time.Second)
 			return c
 		}},
-		{"imap mid-FETCH response", func(t *testing.T) *lineConn {
+		{"imap mid-FETCH response", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.imap("A1", "EXAMINE INBOX")
 			c.send("A2 FETCH 1:* BODY.PEEK[]\r\n")
 			c.line()
 			return c
 		}},
-		{"pop3 mid-command", func(t *testing.T) *lineConn {
+		{"pop3 mid-command", func(t *testing.T) *rawConn {
 			c := pop3Session(t, srv.POP3Addr(), nil, "", "")
 			c.send("USER bob@exa")
 			return c
 		}},
-		{"pop3 mid-RETR after DELE", func(t *testing.T) *lineConn {
+		{"pop3 mid-RETR after DELE", func(t *testing.T) *rawConn {
 			c := pop3Session(t, srv.POP3Addr(), nil, "bob@example.com", "pw")
 			c.send("DELE 2\r\n")
 			c.wantPrefix("+OK")
@@ -700,7 +550,7 @@ func TestVanishingClients(t *testing.T) {
 			c.line()
 			return c
 		}},
-		{"pop3 half-close after DELE", func(t *testing.T) *lineConn {
+		{"pop3 half-close after DELE", func(t *testing.T) *rawConn {
 			c := pop3Session(t, srv.POP3SAddr(), srv.ClientTLSConfig(), "bob@example.com", "pw")
 			c.send("DELE 1\r\n")
 			c.wantPrefix("+OK")
@@ -747,56 +597,56 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithTimeouts(read, idle))
 	for _, tc := range []struct {
 		name  string
-		start func(t *testing.T) *lineConn
+		start func(t *testing.T) *rawConn
 		want  string // last words of the server, if any
 	}{
-		{"smtp half line", func(t *testing.T) *lineConn {
+		{"smtp half line", func(t *testing.T) *rawConn {
 			c := smtpSession(t, srv.SMTPAddr(), nil)
 			c.send("MAIL FROM:<a@exa")
 			return c
 		}, "421 4.4.2 Idle timeout, bye bye\r\n"},
-		{"smtp mid-DATA", func(t *testing.T) *lineConn {
+		{"smtp mid-DATA", func(t *testing.T) *rawConn {
 			c := smtpInTransaction(t, srv.SMTPAddr())
 			c.send("DATA\r\n")
 			c.wantPrefix("354 ")
 			c.send("Subject: slow\r\n\r\nhal")
 			return c
 		}, ""},
-		{"smtps silent", func(t *testing.T) *lineConn {
+		{"smtps silent", func(t *testing.T) *rawConn {
 			c := smtpSession(t, srv.SMTPSAddr(), srv.ClientTLSConfig())
 			return c
 		}, "421 4.4.2 Idle timeout, bye bye\r\n"},
-		{"pop3 half line", func(t *testing.T) *lineConn {
+		{"pop3 half line", func(t *testing.T) *rawConn {
 			c := pop3Session(t, srv.POP3Addr(), nil, "", "")
 			c.send("USER bo")
 			return c
 		}, "-ERR [SYS/TEMP] timeout reading command\r\n"},
-		{"pop3 idle", func(t *testing.T) *lineConn {
+		{"pop3 idle", func(t *testing.T) *rawConn {
 			return pop3Session(t, srv.POP3SAddr(), srv.ClientTLSConfig(), "bob@example.com", "pw")
 		}, "-ERR [SYS/TEMP] autologout: idle for too long\r\n"},
-		{"imap half line", func(t *testing.T) *lineConn {
+		{"imap half line", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "", "")
 			c.send("A1 LOG")
 			return c
 		}, ""},
-		{"imap idle after login", func(t *testing.T) *lineConn {
+		{"imap idle after login", func(t *testing.T) *rawConn {
 			return imapSession(t, srv.IMAPSAddr(), srv.ClientTLSConfig(), "bob@example.com", "pw")
 		}, ""},
-		{"imap mid-literal", func(t *testing.T) *lineConn {
+		{"imap mid-literal", func(t *testing.T) *rawConn {
 			c := imapSession(t, srv.IMAPAddr(), nil, "bob@example.com", "pw")
 			c.send("A1 APPEND INBOX {100}\r\n")
 			c.wantPrefix("+ ")
 			c.send("Subject: slow")
 			return c
 		}, ""},
-		{"imaps handshake never started", func(t *testing.T) *lineConn {
-			return dialLine(t, srv.IMAPSAddr(), nil)
+		{"imaps handshake never started", func(t *testing.T) *rawConn {
+			return dialRaw(t, srv.IMAPSAddr(), nil)
 		}, ""},
-		{"smtps handshake never started", func(t *testing.T) *lineConn {
-			return dialLine(t, srv.SMTPSAddr(), nil)
+		{"smtps handshake never started", func(t *testing.T) *rawConn {
+			return dialRaw(t, srv.SMTPSAddr(), nil)
 		}, ""},
-		{"pop3s handshake never started", func(t *testing.T) *lineConn {
-			return dialLine(t, srv.POP3SAddr(), nil)
+		{"pop3s handshake never started", func(t *testing.T) *rawConn {
+			return dialRaw(t, srv.POP3SAddr(), nil)
 		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -920,7 +770,7 @@ func TestSMTPDataCRCR(t *testing.T) {
 
 // smtpInTransaction returns an SMTP session that has sent MAIL FROM and
 // RCPT TO for bob@example.com and read both replies.
-func smtpInTransaction(t *testing.T, addr string) *lineConn {
+func smtpInTransaction(t *testing.T, addr string) *rawConn {
 	t.Helper()
 	c := smtpSession(t, addr, nil)
 	c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\n")

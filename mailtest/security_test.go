@@ -6,6 +6,7 @@ package mailtest_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -344,7 +345,7 @@ func TestPasswordsNeverLogged(t *testing.T) {
 func TestListenersAreLoopbackOnly(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, p := range mailtest.Protocols {
+	for _, p := range mailtest.Listeners() {
 		addr := srv.Addr(p)
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -355,20 +356,22 @@ func TestListenersAreLoopbackOnly(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "192.0.2.1:0", "example.com:25"} {
-		for _, p := range []mailtest.Protocol{mailtest.SMTP, mailtest.IMAPS, mailtest.POP3} {
+		for _, p := range []mailtest.Listener{mailtest.SMTP, mailtest.IMAPS, mailtest.POP3} {
 			s, err := mailtest.New(mailtest.WithAddr(p, addr))
 			if err == nil {
 				s.Close()
 				t.Errorf("New(WithAddr(%s, %q)) started without WithNonLoopback", p, addr)
 				continue
 			}
-			if !strings.Contains(err.Error(), "non-loopback") {
+			// One "mailtest: " prefix, as the package's other errors have.
+			if !errors.Is(err, mailtest.ErrNonLoopback) || !strings.HasPrefix(err.Error(), "mailtest: refusing non-loopback address") ||
+				strings.Count(err.Error(), "mailtest: ") != 1 {
 				t.Errorf("New(WithAddr(%s, %q)): %v", p, addr, err)
 			}
 		}
 	}
 	// With the explicit opt-in it listens where asked.
-	s, err := mailtest.New(mailtest.WithAddr(mailtest.SMTP, "0.0.0.0:0"), mailtest.WithNonLoopback())
+	s, err := mailtest.New(mailtest.WithAddr(mailtest.SMTP, "0.0.0.0:0"), mailtest.WithNonLoopback(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,26 +24,35 @@ import (
 
 // ErrNonLoopback is returned (wrapped) by New when a listen address is not
 // on loopback and WithNonLoopback was not given.
-var ErrNonLoopback = errors.New("refusing non-loopback address")
+var ErrNonLoopback = errors.New("mailtest: refusing non-loopback address")
 
-// Protocol names one of the server's listeners.
+// Listener names one of the server's listeners: see Addr and WithAddr.
+type Listener string
+
+// Protocol names a mail protocol: SMTP, IMAP or POP3. A Fault targets a
+// protocol on every listener that speaks it.
 type Protocol string
 
 // The listeners a Server opens by default, each on its own loopback port.
+// SMTP, IMAP and POP3 are also the protocols a Fault targets, so the
+// constants are untyped: mailtest.SMTP is a Listener in Addr and a Protocol
+// in a Fault.
 const (
-	SMTP       Protocol = "smtp"       // plain SMTP, no STARTTLS by default (like port 25)
-	Submission Protocol = "submission" // SMTP with STARTTLS and AUTH (like port 587)
-	SMTPS      Protocol = "smtps"      // SMTP over implicit TLS (like port 465)
-	IMAP       Protocol = "imap"       // IMAP with STARTTLS (like port 143)
-	IMAPS      Protocol = "imaps"      // IMAP over implicit TLS (like port 993)
-	POP3       Protocol = "pop3"       // POP3 with STLS (like port 110)
-	POP3S      Protocol = "pop3s"      // POP3 over implicit TLS (like port 995)
+	SMTP       = "smtp"       // plain SMTP, no STARTTLS by default (like port 25)
+	Submission = "submission" // SMTP with STARTTLS and AUTH (like port 587)
+	SMTPS      = "smtps"      // SMTP over implicit TLS (like port 465)
+	IMAP       = "imap"       // IMAP with STARTTLS (like port 143)
+	IMAPS      = "imaps"      // IMAP over implicit TLS (like port 993)
+	POP3       = "pop3"       // POP3 with STLS (like port 110)
+	POP3S      = "pop3s"      // POP3 over implicit TLS (like port 995)
 )
 
-// Protocols lists every protocol in the order the server starts them.
-var Protocols = []Protocol{SMTP, Submission, SMTPS, IMAP, IMAPS, POP3, POP3S}
+// Listeners returns every listener in the order the server starts them.
+func Listeners() []Listener {
+	return []Listener{SMTP, Submission, SMTPS, IMAP, IMAPS, POP3, POP3S}
+}
 
-func (p Protocol) tls() bool { return p == SMTPS || p == IMAPS || p == POP3S }
+func (l Listener) tls() bool { return l == SMTPS || l == IMAPS || l == POP3S }
 
 // Server is a mail server for tests: SMTP, submission, IMAP and POP3 (each
 // also over TLS) on loopback ports, over one in-memory store. Create it with
@@ -57,7 +66,7 @@ type Server struct {
 	tlsClient *tls.Config
 	certPEM   []byte
 
-	addrs map[Protocol]string
+	addrs map[Listener]string
 
 	smtp       *smtpfront.Server // SMTP and SMTPS
 	submission *smtpfront.Server
@@ -88,7 +97,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	}
 	s, err := start(cfg)
 	if err != nil {
-		tb.Fatalf("mailtest: %v", err)
+		tb.Fatal(withPrefix(err))
 		return nil
 	}
 	tb.Cleanup(func() {
@@ -112,20 +121,36 @@ func New(opts ...Option) (*Server, error) {
 		cfg.logger = slogx.Discard()
 	}
 	if !cfg.transcriptsSet {
-		cfg.noTranscripts = true // nothing would read them; see WithTranscripts
+		cfg.transcripts = false // nothing would read them; see WithTranscripts
 	}
-	return start(cfg)
+	s, err := start(cfg)
+	if err != nil {
+		return nil, withPrefix(err)
+	}
+	return s, nil
+}
+
+// withPrefix makes err start with "mailtest: " like the package's other
+// errors, unless it already does (ErrNonLoopback).
+func withPrefix(err error) error {
+	if strings.HasPrefix(err.Error(), "mailtest: ") {
+		return err
+	}
+	return fmt.Errorf("mailtest: %w", err)
 }
 
 func start(cfg config) (*Server, error) {
-	if err := checkHideable("SMTP extension", cfg.hideSMTP, smtpfront.Hideable); err != nil {
+	if err := checkHideable("SMTP extension", cfg.hiddenSMTPExtensions, smtpfront.Hideable); err != nil {
 		return nil, err
 	}
-	if err := checkHideable("POP3 capability", cfg.hidePOP3, pop3.Hideable); err != nil {
+	if err := checkHideable("POP3 capability", cfg.hiddenPOP3Capabilities, pop3.Hideable); err != nil {
 		return nil, err
 	}
-	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
-	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
+	if err := checkHideable("IMAP capability", cfg.hiddenIMAPCapabilities, imapfront.Hideable); err != nil {
+		return nil, err
+	}
+	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownRecipients))
+	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Listener]string)}
 	for _, u := range cfg.users {
 		if _, err := store.AddUser(u.address, u.password, u.aliases...); err != nil {
 			return nil, fmt.Errorf("add user %s: %w", u.address, err)
@@ -142,35 +167,35 @@ func start(cfg config) (*Server, error) {
 	smtpOpts.Trace, submissionOpts.Trace = s.smtpTrace(SMTP), s.smtpTrace(Submission)
 	s.smtp = smtpfront.NewServer(smtpOpts)
 	s.submission = smtpfront.NewServer(submissionOpts)
-	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failDelay: cfg.failedAuthDelay}, pop3.Options{
+	s.pop3 = pop3.NewServer(&pop3Backend{store: store, markSeen: cfg.pop3MarkSeen, failedLoginDelay: cfg.failedLoginDelay}, pop3.Options{
 		TLSConfig:      s.tlsServer,
-		RequireTLS:     cfg.requireTLS,
+		RequireTLS:     cfg.requireTLSForAuth,
 		Hostname:       cfg.domain,
 		ReadTimeout:    cfg.readTimeout,
 		IdleTimeout:    cfg.idleTimeout,
 		Logger:         s.log.With("protocol", "pop3"),
 		Intercept:      s.pop3Intercept,
 		Trace:          s.pop3TraceFunc(),
-		Disable:        cfg.hidePOP3,
+		Disable:        cfg.hiddenPOP3Capabilities,
 		MaxConnections: cfg.maxConnections,
 	})
 	s.imap = imapfront.NewServer(imapfront.Options{
-		Store:           store,
-		AppendLimit:     uint32(min(cfg.maxMessageBytes, 1<<32-1)),
-		TLSConfig:       s.tlsServer,
-		RequireTLS:      cfg.requireTLS,
-		Logger:          s.log.With("protocol", "imap"),
-		Disable:         cfg.hideIMAP,
-		Intercept:       s.imapIntercept,
-		MaxConnections:  cfg.maxConnections,
-		FailedAuthDelay: cfg.failedAuthDelay,
-		ReadTimeout:     cfg.readTimeout,
-		IdleTimeout:     cfg.imapIdleTimeout,
-		Trace:           s.imapTraceFunc(),
+		Store:            store,
+		AppendLimit:      uint32(min(cfg.maxMessageBytes, 1<<32-1)),
+		TLSConfig:        s.tlsServer,
+		RequireTLS:       cfg.requireTLSForAuth,
+		Logger:           s.log.With("protocol", "imap"),
+		Disable:          cfg.hiddenIMAPCapabilities,
+		Intercept:        s.imapIntercept,
+		MaxConnections:   cfg.maxConnections,
+		FailedLoginDelay: cfg.failedLoginDelay,
+		ReadTimeout:      cfg.readTimeout,
+		IdleTimeout:      cfg.imapIdleTimeout,
+		Trace:            s.imapTraceFunc(),
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 
-	for _, p := range Protocols {
+	for _, p := range Listeners() {
 		if err := s.listen(p); err != nil {
 			s.Close()
 			return nil, err
@@ -180,7 +205,7 @@ func start(cfg config) (*Server, error) {
 }
 
 func (s *Server) setupTLS() error {
-	if s.cfg.noTLS {
+	if !s.cfg.tls {
 		return nil
 	}
 	if s.cfg.cert != nil {
@@ -217,15 +242,15 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 		Domain:            s.cfg.domain,
 		MaxMessageBytes:   s.cfg.maxMessageBytes,
 		MaxRecipients:     s.cfg.maxRecipients,
-		RequireTLSForAuth: s.cfg.requireTLS,
+		RequireTLSForAuth: s.cfg.requireTLSForAuth,
 		RequireAuth:       s.cfg.requireAuth,
-		NoTraceHeaders:    s.cfg.noTraceHeaders,
+		NoTraceHeaders:    !s.cfg.traceHeaders,
 		ReadTimeout:       s.cfg.readTimeout,
 		Logger:            s.log.With("protocol", "smtp"),
 		Intercept:         s.smtpIntercept,
 		MaxConnections:    s.cfg.maxConnections,
-		Disable:           s.cfg.hideSMTP,
-		FailedAuthDelay:   s.cfg.failedAuthDelay,
+		Disable:           s.cfg.hiddenSMTPExtensions,
+		FailedLoginDelay:  s.cfg.failedLoginDelay,
 	}
 	if s.rate != nil {
 		o.RateLimit = s.rate.allow
@@ -237,20 +262,20 @@ func (s *Server) smtpOptions(startTLS bool) smtpfront.Options {
 }
 
 // listenAddr returns where p listens, or "" if it is off.
-func (s *Server) listenAddr(p Protocol) string {
+func (s *Server) listenAddr(p Listener) string {
 	if addr, ok := s.cfg.addrs[p]; ok {
 		return addr
 	}
 	return "127.0.0.1:0"
 }
 
-func (s *Server) listen(p Protocol) error {
+func (s *Server) listen(p Listener) error {
 	addr := s.listenAddr(p)
 	if addr == "" || (p.tls() && s.tlsServer == nil) {
 		return nil
 	}
-	if !s.cfg.allowNonLoopback && !isLoopback(addr) {
-		return fmt.Errorf("%s: %w: %q (see WithNonLoopback)", p, ErrNonLoopback, addr)
+	if !s.cfg.nonLoopback && !isLoopback(addr) {
+		return fmt.Errorf("%w %q for %s (see WithNonLoopback)", ErrNonLoopback, addr, p)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -272,7 +297,7 @@ func (s *Server) listen(p Protocol) error {
 	return nil
 }
 
-func (s *Server) serveFunc(p Protocol) func(net.Listener) error {
+func (s *Server) serveFunc(p Listener) func(net.Listener) error {
 	switch p {
 	case SMTP:
 		return s.smtp.Serve
@@ -334,8 +359,8 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Addr returns the "host:port" protocol p listens on, or "" if it is off.
-func (s *Server) Addr(p Protocol) string { return s.addrs[p] }
+// Addr returns the "host:port" listener l listens on, or "" if it is off.
+func (s *Server) Addr(l Listener) string { return s.addrs[l] }
 
 // SMTPAddr is where plain SMTP listens. It offers no STARTTLS by default,
 // so net/smtp.SendMail and other mailers work against it unchanged.
@@ -375,7 +400,7 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 
 // CertificatePEM returns the generated certificate in PEM form, for
 // clients outside the process (curl --cacert, Thunderbird). It is nil when
-// WithCertificate or WithoutTLS is used.
+// WithCertificate or WithTLS(false) is used.
 func (s *Server) CertificatePEM() []byte { return s.certPEM }
 
 // Store returns the in-memory store behind the server, for direct

@@ -1,11 +1,9 @@
 package mailtest_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	netsmtp "net/smtp"
 	"strings"
 	"sync"
@@ -107,76 +105,6 @@ func TestStoredBytes(t *testing.T) {
 	})
 }
 
-// sendRaw speaks SMTP line by line, so the test controls every byte.
-func sendRaw(t *testing.T, addr, from string, to []string, payload string) {
-	t.Helper()
-	c := dialSMTP(t, addr)
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<"+from+">", "250 2.0.0")
-	for _, r := range to {
-		c.expect("RCPT TO:<"+r+">", "250 2.0.0")
-	}
-	c.expect("DATA", "354")
-	c.expect(payload+"\r\n.", "250 2.0.0")
-	c.expect("QUIT", "221")
-}
-
-type rawSMTP struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dialSMTP(t *testing.T, addr string) *rawSMTP {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &rawSMTP{t: t, conn: conn, r: bufio.NewReader(conn)}
-	if greet := c.reply(); !strings.HasPrefix(greet, "220 ") {
-		t.Fatalf("greeting = %q", greet)
-	}
-	return c
-}
-
-// reply reads one possibly multi-line reply and returns its last line.
-func (c *rawSMTP) reply() string {
-	c.t.Helper()
-	for {
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			c.t.Fatalf("read reply: %v", err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) < 4 || line[3] != '-' {
-			return line
-		}
-	}
-}
-
-// expect sends line and checks the reply starts with prefix.
-func (c *rawSMTP) expect(line, prefix string) string {
-	c.t.Helper()
-	if _, err := fmt.Fprintf(c.conn, "%s\r\n", line); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
-	}
-	got := c.reply()
-	if !strings.HasPrefix(got, prefix) {
-		c.t.Fatalf("%q: reply %q, want prefix %q", firstLine(line), got, prefix)
-	}
-	return got
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return s[:i] + "…"
-	}
-	return s
-}
-
 // TestSMTPReplies checks the codes and enhanced codes an application sees
 // when the server says no.
 func TestSMTPReplies(t *testing.T) {
@@ -189,7 +117,7 @@ func TestSMTPReplies(t *testing.T) {
 		opts   []mailtest.Option
 		script [][2]string // line, expected reply prefix
 	}{
-		{"unknown recipient refused", []mailtest.Option{mailtest.WithOnlyKnownRecipients(), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
+		{"unknown recipient refused", []mailtest.Option{mailtest.WithOnlyKnownRecipients(true), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
 			{"MAIL FROM:<a@example.com>", "250 2.0.0"},
 			{"RCPT TO:<nobody@example.com>", "550 5.1.1"},
 			{"RCPT TO:<BOB@example.com>", "250 2.0.0"},
@@ -198,7 +126,7 @@ func TestSMTPReplies(t *testing.T) {
 			{auth("bob@example.com", "nope"), "535 5.7.8"},
 			{auth("bob@example.com", "pw"), "235 2.0.0"},
 		}},
-		{"auth required", []mailtest.Option{mailtest.WithRequireAuth(), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
+		{"auth required", []mailtest.Option{mailtest.WithRequireAuth(true), mailtest.WithUser("bob@example.com", "pw")}, [][2]string{
 			{"MAIL FROM:<a@example.com>", "530 5.7.0"},
 			{auth("bob@example.com", "pw"), "235 2.0.0"},
 			{"MAIL FROM:<a@example.com>", "250 2.0.0"},
@@ -227,9 +155,9 @@ func TestSMTPReplies(t *testing.T) {
 			t.Parallel()
 			srv := mailtest.NewServer(t, tt.opts...)
 			c := dialSMTP(t, srv.SMTPAddr())
-			c.expect("EHLO client.example", "250 ")
+			c.smtp("EHLO client.example", "250 ")
 			for _, step := range tt.script {
-				c.expect(step[0], step[1])
+				c.smtp(step[0], step[1])
 			}
 		})
 	}
@@ -271,16 +199,16 @@ func TestDataTooLargeStoresNothing(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithMaxMessageBytes(100))
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<b@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: big\r\n\r\n"+strings.Repeat("x", 200)+"\r\n.", "552 5.3.4")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<b@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: big\r\n\r\n"+strings.Repeat("x", 200)+"\r\n.", "552 5.3.4")
 	// The session survives and a small message still goes through.
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<b@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: small\r\n\r\nok\r\n.", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<b@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: small\r\n\r\nok\r\n.", "250")
 	msgs := srv.Messages()
 	if len(msgs) != 1 || msgs[0].Subject() != "small" {
 		t.Fatalf("stored %v, want only the small message", msgs)
@@ -291,23 +219,23 @@ func TestDisconnectMidDataStoresNothing(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<b@example.com>", "250")
-	c.expect("DATA", "354")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<b@example.com>", "250")
+	c.smtp("DATA", "354")
 	fmt.Fprintf(c.conn, "Subject: half\r\n\r\nhalf a mess")
 	c.conn.Close()
 	// RSET mid-transaction, then a complete message on a new connection:
 	// when that one is stored, the first connection has long been handled.
 	c2 := dialSMTP(t, srv.SMTPAddr())
-	c2.expect("EHLO client.example", "250")
-	c2.expect("MAIL FROM:<a@example.com>", "250")
-	c2.expect("RCPT TO:<b@example.com>", "250")
-	c2.expect("RSET", "250")
-	c2.expect("MAIL FROM:<a@example.com>", "250")
-	c2.expect("RCPT TO:<b@example.com>", "250")
-	c2.expect("DATA", "354")
-	c2.expect("Subject: whole\r\n\r\nall of it\r\n.", "250")
+	c2.smtp("EHLO client.example", "250")
+	c2.smtp("MAIL FROM:<a@example.com>", "250")
+	c2.smtp("RCPT TO:<b@example.com>", "250")
+	c2.smtp("RSET", "250")
+	c2.smtp("MAIL FROM:<a@example.com>", "250")
+	c2.smtp("RCPT TO:<b@example.com>", "250")
+	c2.smtp("DATA", "354")
+	c2.smtp("Subject: whole\r\n\r\nall of it\r\n.", "250")
 	msgs := srv.Messages()
 	if len(msgs) != 1 || msgs[0].Subject() != "whole" {
 		t.Fatalf("stored %v, want only the whole message", msgs)
@@ -351,11 +279,11 @@ func TestQuotaRefusesDelivery(t *testing.T) {
 	u, _ := srv.Store().User("full@example.com")
 	u.SetQuota(50)
 	c := dialSMTP(t, srv.SMTPAddr())
-	c.expect("EHLO client.example", "250")
-	c.expect("MAIL FROM:<a@example.com>", "250")
-	c.expect("RCPT TO:<full@example.com>", "250")
-	c.expect("DATA", "354")
-	c.expect("Subject: big\r\n\r\n"+strings.Repeat("y", 60)+"\r\n.", "552 5.2.2")
+	c.smtp("EHLO client.example", "250")
+	c.smtp("MAIL FROM:<a@example.com>", "250")
+	c.smtp("RCPT TO:<full@example.com>", "250")
+	c.smtp("DATA", "354")
+	c.smtp("Subject: big\r\n\r\n"+strings.Repeat("y", 60)+"\r\n.", "552 5.2.2")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d messages stored, want 0", n)
 	}
@@ -524,7 +452,7 @@ func TestDeliverToAndViews(t *testing.T) {
 		t.Fatalf("Archive = %+v", archive)
 	}
 	m := archive.Messages[0]
-	if strings.Join(m.Flags, " ") != `\Seen $Important` || !m.InternalDate.Equal(date) || m.Message.Subject() != "old news" {
+	if strings.Join(m.Flags, " ") != `\Seen $Important` || !m.ReceivedAt.Equal(date) || m.Message.Subject() != "old news" {
 		t.Errorf("message = %+v", m)
 	}
 	if archive.Attributes[0] != memstore.SpecialArchive {

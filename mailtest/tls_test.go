@@ -3,7 +3,6 @@ package mailtest_test
 import (
 	"crypto/tls"
 	netsmtp "net/smtp"
-	"net/textproto"
 	"strings"
 	"testing"
 
@@ -17,7 +16,7 @@ import (
 // the submission port and authenticates, trusting ClientTLSConfig.
 func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	c, err := netsmtp.Dial(srv.SubmissionAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +26,7 @@ func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ok, _ := c.Extension("AUTH"); ok {
-		t.Error("AUTH offered before STARTTLS under WithRequireTLS")
+		t.Error("AUTH offered before STARTTLS under WithRequireTLSForAuth")
 	}
 	if err := c.StartTLS(srv.ClientTLSConfig()); err != nil {
 		t.Fatalf("StartTLS: %v", err)
@@ -60,7 +59,7 @@ func TestNetSMTPStartTLSOnSubmission(t *testing.T) {
 // (submission, and SMTP with WithSMTPStartTLS) and over implicit TLS.
 func TestGoSMTPClientTLSModes(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithSMTPStartTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("app@example.com", "pw"), mailtest.WithSMTPStartTLS(true))
 	dials := map[string]func() (*smtp.Client, error){
 		"submission STARTTLS": func() (*smtp.Client, error) {
 			return smtp.DialStartTLS(srv.SubmissionAddr(), srv.ClientTLSConfig())
@@ -94,31 +93,27 @@ func TestGoSMTPClientTLSModes(t *testing.T) {
 // TestPOP3STLS upgrades a POP3 session with STLS (RFC 2595).
 func TestPOP3STLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLS())
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithRequireTLSForAuth(true))
 	c := dialPOP3(t, srv.POP3Addr(), nil)
-	c.cmd("USER bob@example.com", "-ERR [AUTH]")
-	c.cmd("CAPA", "+OK")
-	if capa := string(c.multi()); !strings.Contains(capa, "STLS") {
+	c.pop3("USER bob@example.com", "-ERR [AUTH]")
+	c.pop3("CAPA", "+OK")
+	if capa := string(c.pop3Multi()); !strings.Contains(capa, "STLS") {
 		t.Fatalf("CAPA before TLS lacks STLS:\n%s", capa)
 	}
-	c.cmd("STLS", "+OK")
-	tc := tls.Client(c.conn, srv.ClientTLSConfig())
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.tp = tc, textproto.NewConn(tc)
-	c.cmd("CAPA", "+OK")
-	if capa := string(c.multi()); strings.Contains(capa, "STLS") {
+	c.pop3("STLS", "+OK")
+	c.startTLS(srv.ClientTLSConfig())
+	c.pop3("CAPA", "+OK")
+	if capa := string(c.pop3Multi()); strings.Contains(capa, "STLS") {
 		t.Errorf("CAPA after TLS still offers STLS:\n%s", capa)
 	}
-	c.login("bob@example.com", "pw")
-	c.cmd("STAT", "+OK 0 0")
-	c.cmd("QUIT", "+OK")
+	c.pop3Login("bob@example.com", "pw")
+	c.pop3("STAT", "+OK 0 0")
+	c.pop3("QUIT", "+OK")
 }
 
 func TestWithoutTLS(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithoutTLS())
+	srv := mailtest.NewServer(t, mailtest.WithTLS(false))
 	for _, addr := range []string{srv.SMTPSAddr(), srv.IMAPSAddr(), srv.POP3SAddr()} {
 		if addr != "" {
 			t.Errorf("TLS listener open at %s", addr)
@@ -163,7 +158,7 @@ func TestWithCertificate(t *testing.T) {
 func TestListenersAreLoopback(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	for _, p := range mailtest.Protocols {
+	for _, p := range mailtest.Listeners() {
 		if addr := srv.Addr(p); !strings.HasPrefix(addr, "127.0.0.1:") {
 			t.Errorf("%s listens on %q", p, addr)
 		}

@@ -27,8 +27,9 @@ import (
 type Transcript struct {
 	// ID names the session. For SMTP it is the session ID of the
 	// messages the session delivered (Message.Envelope().SessionID).
-	ID         string
-	Protocol   Protocol
+	ID string
+	// Listener is the listener the session came in on.
+	Listener   Listener
 	RemoteAddr string
 	Start      time.Time
 	Lines      []TranscriptLine
@@ -48,7 +49,7 @@ type TranscriptLine struct {
 // since the session started.
 func (t Transcript) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s session %s from %s at %s", t.Protocol, t.ID, t.RemoteAddr, t.Start.Format("15:04:05.000"))
+	fmt.Fprintf(&b, "%s session %s from %s at %s", t.Listener, t.ID, t.RemoteAddr, t.Start.Format("15:04:05.000"))
 	if t.Truncated {
 		b.WriteString(" (truncated)")
 	}
@@ -72,7 +73,7 @@ func (t Transcript) String() string {
 // turns them on); recording costs a few percent of SMTP throughput. Off,
 // no protocol line is recorded.
 func WithTranscripts(on bool) Option {
-	return func(c *config) { c.noTranscripts, c.transcriptsSet = !on, true }
+	return func(c *config) { c.transcripts, c.transcriptsSet = on, true }
 }
 
 // WithTranscriptLog logs each session's transcript to l, at level Info,
@@ -83,7 +84,7 @@ func WithTranscriptLog(l *slog.Logger) Option {
 	return func(c *config) {
 		c.transcriptLog = l
 		if l != nil {
-			c.noTranscripts, c.transcriptsSet = false, true
+			c.transcripts, c.transcriptsSet = true, true
 		}
 	}
 }
@@ -115,7 +116,7 @@ func (s *Server) Transcript(id string) (Transcript, bool) {
 
 func toTranscript(snap transcript.Snapshot) Transcript {
 	t := Transcript{
-		ID: snap.ID, Protocol: Protocol(snap.Protocol), RemoteAddr: snap.RemoteAddr,
+		ID: snap.ID, Listener: Listener(snap.Protocol), RemoteAddr: snap.RemoteAddr,
 		Start: snap.Start, Truncated: snap.Truncated,
 		Lines: make([]TranscriptLine, len(snap.Lines)),
 	}
@@ -127,7 +128,7 @@ func toTranscript(snap transcript.Snapshot) Transcript {
 
 // setupTranscripts makes the recorder, unless transcripts are off.
 func (s *Server) setupTranscripts() {
-	if s.cfg.noTranscripts {
+	if !s.cfg.transcripts {
 		return
 	}
 	var onEnd func(transcript.Snapshot)
@@ -140,7 +141,7 @@ func (s *Server) setupTranscripts() {
 func logTranscript(l *slog.Logger, t Transcript) {
 	ctx := context.Background()
 	l.LogAttrs(ctx, slog.LevelInfo, "session ended", slog.String("session", t.ID),
-		slog.String("protocol", string(t.Protocol)), slog.String("remote", t.RemoteAddr),
+		slog.String("protocol", string(t.Listener)), slog.String("remote", t.RemoteAddr),
 		slog.Int("lines", len(t.Lines)), slog.Bool("truncated", t.Truncated))
 	for _, line := range t.Lines {
 		dir := "S: "
@@ -182,16 +183,16 @@ func (s *Server) reportTranscripts(failed bool, log func(args ...any)) {
 
 // smtpTrace is smtpfront's Options.Trace for the listeners of p (SMTP and
 // SMTPS share one front-end).
-func (s *Server) smtpTrace(p Protocol) func(id, remote string, implicitTLS bool) smtpfront.Trace {
+func (s *Server) smtpTrace(p Listener) func(id, remote string, implicitTLS bool) smtpfront.Trace {
 	if s.transcripts == nil {
 		return nil
 	}
 	return func(id, remote string, implicitTLS bool) smtpfront.Trace {
-		proto := p
+		l := p
 		if implicitTLS {
-			proto = SMTPS
+			l = SMTPS
 		}
-		sess := s.transcripts.Start(id, string(proto), remote)
+		sess := s.transcripts.Start(id, string(l), remote)
 		w := transcript.NewSMTP(sess)
 		return smtpfront.Trace{
 			Debug: w,

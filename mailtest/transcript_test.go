@@ -84,10 +84,10 @@ func checkNoSecrets(t *testing.T, srv *Server) {
 	}
 }
 
-func findTranscript(t *testing.T, srv *Server, p Protocol, contains string) Transcript {
+func findTranscript(t *testing.T, srv *Server, p Listener, contains string) Transcript {
 	t.Helper()
 	for _, tr := range srv.Transcripts() {
-		if tr.Protocol == p && strings.Contains(tr.String(), contains) {
+		if tr.Listener == p && strings.Contains(tr.String(), contains) {
 			return tr
 		}
 	}
@@ -120,8 +120,8 @@ func TestTranscriptSubmissionStartTLSAuthPlain(t *testing.T) {
 	if !ok {
 		t.Fatalf("no transcript for the message's session %q", id)
 	}
-	if tr.ID != id || tr.Protocol != Submission || tr.RemoteAddr == "" || tr.Start.IsZero() {
-		t.Errorf("transcript %q %q %q %v", tr.ID, tr.Protocol, tr.RemoteAddr, tr.Start)
+	if tr.ID != id || tr.Listener != Submission || tr.RemoteAddr == "" || tr.Start.IsZero() {
+		t.Errorf("transcript %q %q %q %v", tr.ID, tr.Listener, tr.RemoteAddr, tr.Start)
 	}
 	expectInOrder(t, tr,
 		"S: 220 ", "C: EHLO ", "S: 250-", "C: STARTTLS", "S: 220 ",
@@ -135,8 +135,8 @@ func TestTranscriptSubmissionStartTLSAuthPlain(t *testing.T) {
 func TestTranscriptNetSMTPAndFault(t *testing.T) {
 	t.Parallel()
 	srv := NewServer(t)
-	srv.Inject(Fault{Protocol: SMTP, Command: "MAIL", Arg: "slow@", Delay: 50 * time.Millisecond, Reply: "451 4.3.0 Try later", Times: 1})
-	srv.Inject(Fault{Protocol: SMTP, Command: "RCPT", Arg: "gone@", Drop: true, Times: 1})
+	srv.Inject(t, Fault{Protocol: SMTP, Command: "MAIL", Arg: "slow@", Delay: 50 * time.Millisecond, Reply: "451 4.3.0 Try later", Times: 1})
+	srv.Inject(t, Fault{Protocol: SMTP, Command: "RCPT", Arg: "gone@", Drop: true, Times: 1})
 	msg := []byte("Subject: x\r\n\r\nbody\r\n")
 	if err := smtp.SendMail(srv.SMTPAddr(), nil, "a@example.com", []string{"b@example.com"}, msg); err != nil {
 		t.Fatal(err)
@@ -155,8 +155,8 @@ func TestTranscriptNetSMTPAndFault(t *testing.T) {
 		t.Fatalf("no transcript for %q", got.Envelope().SessionID)
 	}
 	expectInOrder(t, tr, "S: 220 ", "C: EHLO ", "C: MAIL FROM:<a@example.com>", "C: DATA", "S: 354 ", fmt.Sprintf("C: <message %d octets>", len(msg)), "S: 250 ", "C: QUIT")
-	if tr.Protocol != SMTP {
-		t.Errorf("protocol %q", tr.Protocol)
+	if tr.Listener != SMTP {
+		t.Errorf("protocol %q", tr.Listener)
 	}
 
 	slow := findTranscript(t, srv, SMTP, "slow@")

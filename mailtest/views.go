@@ -34,12 +34,13 @@ type IMAPMailbox struct {
 // IMAPMessage is one message as FETCH would show it. \Recent is per
 // session, so it is not listed.
 type IMAPMessage struct {
-	SeqNum       uint32
-	UID          uint32
-	Flags        []string // canonical spelling, stable order
-	InternalDate time.Time
-	Size         int64
-	Message      *Message
+	SeqNum uint32
+	UID    uint32
+	Flags  []string // canonical spelling, stable order
+	// ReceivedAt is what FETCH shows as INTERNALDATE: Message.ReceivedAt.
+	ReceivedAt time.Time
+	Size       int64
+	Message    *Message
 }
 
 // Mailbox returns the named mailbox (INBOX case-insensitively).
@@ -104,12 +105,12 @@ func imapView(u *memstore.User) IMAPView {
 		}
 		for i, e := range snap.Entries {
 			view.Messages = append(view.Messages, IMAPMessage{
-				SeqNum:       uint32(i + 1),
-				UID:          e.UID,
-				Flags:        e.Flags.List(),
-				InternalDate: e.Message.InternalDate(),
-				Size:         e.Message.Size(),
-				Message:      wrap(e.Message),
+				SeqNum:     uint32(i + 1),
+				UID:        e.UID,
+				Flags:      e.Flags.List(),
+				ReceivedAt: e.Message.ReceivedAt(),
+				Size:       e.Message.Size(),
+				Message:    wrap(e.Message),
 			})
 		}
 		v.Mailboxes = append(v.Mailboxes, view)

@@ -218,7 +218,7 @@ func TestConcurrentFlagsExpungeSnapshot(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 1; i <= n; i++ {
-			mb.SetFlags([]uint32{uint32(i), uint32(n + 1 - i)}, FlagsAdd, NewFlags(FlagSeen, fmt.Sprintf("k%d", i%5)), nil)
+			mb.SetFlags([]uint32{uint32(i), uint32(n + 1 - i)}, AddFlags, NewFlags(FlagSeen, fmt.Sprintf("k%d", i%5)), nil)
 		}
 	}()
 	go func() {

@@ -14,8 +14,8 @@ func TestDeliverSharesMessage(t *testing.T) {
 	if string(m.Raw()) != "Subject: hi\r\n\r\nhello\r\n" {
 		t.Fatalf("Raw = %q", m.Raw())
 	}
-	if m.ID() == 0 || !m.InternalDate().Equal(testDate) {
-		t.Fatalf("ID %d date %v", m.ID(), m.InternalDate())
+	if m.ID() == 0 || !m.ReceivedAt().Equal(testDate) {
+		t.Fatalf("ID %d date %v", m.ID(), m.ReceivedAt())
 	}
 	if got := m.Envelope(); got.MailFrom != "sender@example.com" || len(got.Rcpts) != 4 {
 		t.Fatalf("Envelope = %+v", got)
@@ -90,7 +90,7 @@ func TestDeliverUnknownUser(t *testing.T) {
 	if _, ok := s.User("nobody@example.com"); ok || len(s.Users()) != 1 {
 		t.Fatal("user created despite WithAutoCreateUsers(false)")
 	}
-	if _, err := New().Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := New().Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrEmptyAddress) || errors.Is(err, ErrNoSuchUser) {
 		t.Fatalf("empty recipient: %v", err)
 	}
 }

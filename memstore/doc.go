@@ -1,7 +1,8 @@
 // Package memstore is mailrig's in-memory mail model: users, mailboxes,
-// messages, flags, UIDs and change events. It knows nothing about sockets or
-// protocols; the SMTP, IMAP and POP3 front-ends in package mailtest translate
-// their commands into calls on a Store.
+// messages, flags, UIDs and change events. It has no sockets and parses no
+// protocol; the SMTP, IMAP and POP3 front-ends in package mailtest translate
+// their commands into calls on a Store. The few things it keeps for them
+// are listed under "For front-ends" below.
 //
 // # Model
 //
@@ -42,4 +43,26 @@
 // delivery. [Mailbox.SnapshotAndWatch] returns a snapshot and a watcher
 // registered atomically with it, so no change can fall between "look at the
 // state" and "start waiting".
+//
+// # For front-ends
+//
+// Four parts of the API exist for protocol front-ends. Each is state that
+// every session of the store must share, or a cache, that has to live and
+// die with the mail it belongs to, so it lives here rather than in any one
+// front-end:
+//
+//   - [Mailbox.ClaimRecent]: IMAP's \Recent belongs to the first session
+//     that sees a message (RFC 3501 §2.3.2), so which UIDs are claimed is
+//     mailbox state, kept under the mailbox lock next to UIDNEXT.
+//   - [User.TryLockMaildrop] and [User.MaildropLocked]: a POP3 session holds
+//     the user's maildrop exclusively (RFC 1939 §8), whichever listener it
+//     came in on.
+//   - [Message.Cached]: views derived from a message's bytes (an IMAP
+//     ENVELOPE, a decoded body) are computed once per message, not once per
+//     session, and go away with the message.
+//   - [Event.Origin]: a value a front-end passes to a change (SetFlags,
+//     Expunge, CopyTo, ...) and gets back in the events, so a session can
+//     tell its own changes from others' and report each one once.
+//
+// None of them is needed to use the store as a mail model.
 package memstore

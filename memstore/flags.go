@@ -45,9 +45,10 @@ func systemBit(name string) (uint8, bool) {
 	return 0, false
 }
 
-// Canonical returns the canonical spelling of a system flag (`\seen` →
-// `\Seen`) and returns other names unchanged.
-func Canonical(name string) string {
+// CanonicalFlag returns the canonical spelling of a system flag (`\seen` →
+// `\Seen`, as FlagSeen spells it) and returns other names (keywords)
+// unchanged.
+func CanonicalFlag(name string) string {
 	if bit, ok := systemBit(name); ok {
 		for i := range systemFlags {
 			if bit == 1<<i {
@@ -159,18 +160,19 @@ func (f Flags) String() string { return strings.Join(f.List(), " ") }
 // FlagOp says how Mailbox.SetFlags combines the given flags with the present ones.
 type FlagOp int
 
-// The three ways to change flags, as in IMAP STORE.
+// The three ways to change flags, as in IMAP STORE. They are operations,
+// not flags: the flags themselves are FlagSeen, FlagAnswered and so on.
 const (
-	FlagsAdd     FlagOp = iota // +FLAGS
-	FlagsRemove                // -FLAGS
-	FlagsReplace               // FLAGS
+	AddFlags     FlagOp = iota // +FLAGS
+	RemoveFlags                // -FLAGS
+	ReplaceFlags               // FLAGS
 )
 
 func (op FlagOp) apply(cur, f Flags) Flags {
 	switch op {
-	case FlagsAdd:
+	case AddFlags:
 		return cur.Union(f)
-	case FlagsRemove:
+	case RemoveFlags:
 		return cur.Minus(f)
 	default:
 		return f

@@ -11,8 +11,8 @@ func TestCanonical(t *testing.T) {
 		`\seen`: `\Seen`, `\SEEN`: `\Seen`, `\answered`: `\Answered`, `\fLaGgEd`: `\Flagged`,
 		`\deleted`: `\Deleted`, `\draft`: `\Draft`, `\Recent`: `\Recent`, `$Junk`: `$Junk`, `seen`: `seen`,
 	} {
-		if got := Canonical(in); got != want {
-			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		if got := CanonicalFlag(in); got != want {
+			t.Errorf("CanonicalFlag(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -118,13 +118,13 @@ func TestFlagOpApply(t *testing.T) {
 	t.Parallel()
 	cur := NewFlags(`\Seen`, "a")
 	f := NewFlags(`\Flagged`, "a", "b")
-	if got := FlagsAdd.apply(cur, f).List(); !slices.Equal(got, []string{`\Seen`, `\Flagged`, "a", "b"}) {
+	if got := AddFlags.apply(cur, f).List(); !slices.Equal(got, []string{`\Seen`, `\Flagged`, "a", "b"}) {
 		t.Fatalf("add = %q", got)
 	}
-	if got := FlagsRemove.apply(cur, f).List(); !slices.Equal(got, []string{`\Seen`}) {
+	if got := RemoveFlags.apply(cur, f).List(); !slices.Equal(got, []string{`\Seen`}) {
 		t.Fatalf("remove = %q", got)
 	}
-	if got := FlagsReplace.apply(cur, f).List(); !slices.Equal(got, []string{`\Flagged`, "a", "b"}) {
+	if got := ReplaceFlags.apply(cur, f).List(); !slices.Equal(got, []string{`\Flagged`, "a", "b"}) {
 		t.Fatalf("replace = %q", got)
 	}
 }

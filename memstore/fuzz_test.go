@@ -250,7 +250,7 @@ func (r *fuzzRun) append() {
 	r.op = fmt.Sprintf("append to %s %s", u.u.Address(), name)
 	b := u.box(name)
 	if b == nil {
-		if _, err := u.u.Mailbox(name); !errors.Is(err, ErrNoMailbox) {
+		if _, err := u.u.Mailbox(name); !errors.Is(err, ErrNoSuchMailbox) {
 			r.fatalf("missing mailbox: %v", err)
 		}
 		return
@@ -379,7 +379,7 @@ func (r *fuzzRun) create() {
 	r.op = fmt.Sprintf("create %s %s", u.u.Address(), name)
 	var want error
 	if u.box(name) != nil {
-		want = ErrExists
+		want = ErrMailboxExists
 	}
 	_, err := u.u.CreateMailbox(name, "")
 	r.wantErr(err, want)
@@ -396,7 +396,7 @@ func (r *fuzzRun) delete() {
 	case canonicalName(name) == InboxName:
 		want = ErrInbox
 	case u.box(name) == nil:
-		want = ErrNoMailbox
+		want = ErrNoSuchMailbox
 	}
 	b := u.box(name)
 	err := u.u.DeleteMailbox(name)
@@ -415,10 +415,10 @@ func (r *fuzzRun) rename() {
 	err := u.u.RenameMailbox(oldName, newName)
 	switch {
 	case newName == InboxName:
-		r.wantErr(err, ErrExists)
+		r.wantErr(err, ErrMailboxExists)
 	case oldName == InboxName:
 		if u.boxes[newName] != nil {
-			r.wantErr(err, ErrExists)
+			r.wantErr(err, ErrMailboxExists)
 			return
 		}
 		r.wantErr(err, nil)
@@ -431,9 +431,9 @@ func (r *fuzzRun) rename() {
 	case newName == oldName || strings.HasPrefix(newName+Delimiter, oldName+Delimiter):
 		r.wantErr(err, ErrBadName)
 	case u.boxes[oldName] == nil:
-		r.wantErr(err, ErrNoMailbox)
+		r.wantErr(err, ErrNoSuchMailbox)
 	case u.boxes[newName] != nil:
-		r.wantErr(err, ErrExists)
+		r.wantErr(err, ErrMailboxExists)
 	default:
 		moving := map[string]string{}
 		for name := range u.boxes {
@@ -443,7 +443,7 @@ func (r *fuzzRun) rename() {
 		}
 		for _, to := range moving {
 			if _, taken := u.boxes[to]; taken && moving[to] == "" {
-				r.wantErr(err, ErrExists)
+				r.wantErr(err, ErrMailboxExists)
 				return
 			}
 		}

@@ -110,7 +110,7 @@ func (mb *Mailbox) SpecialUse() string {
 func (mb *Mailbox) UIDValidity() uint32 { return mb.uidValidity }
 
 // Deleted reports whether the mailbox was deleted. A deleted mailbox refuses
-// changes with ErrNoMailbox.
+// changes with ErrNoSuchMailbox.
 func (mb *Mailbox) Deleted() bool {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -149,10 +149,12 @@ func (mb *Mailbox) SnapshotAndWatch() (Snapshot, *Watcher) {
 	return mb.snapshotLocked(), w
 }
 
-// ClaimRecent claims the \Recent flag, as RFC 3501 defines it, for every
+// ClaimRecent is for IMAP front-ends (see "For front-ends" in the package
+// doc). It claims the \Recent flag, as RFC 3501 defines it, for every
 // message that no session has claimed yet, and returns the claimed UIDs as
 // the half-open range [from, to). The first session to call it after a
-// message arrives owns that message's \Recent.
+// message arrives owns that message's \Recent; the store itself never
+// lists \Recent among a message's flags.
 func (mb *Mailbox) ClaimRecent() (from, to uint32) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -183,7 +185,7 @@ func (mb *Mailbox) publish(evs ...Event) {
 
 // Append files msg in the mailbox with the given flags and returns its new
 // UID. It fails with ErrOverQuota if the owner's quota would be exceeded and
-// ErrNoMailbox if the mailbox was deleted.
+// ErrNoSuchMailbox if the mailbox was deleted.
 func (mb *Mailbox) Append(msg *Message, flags Flags) (uint32, error) {
 	mb.user.store.assignID(msg)
 	if err := mb.user.reserve(msg.Size()); err != nil {
@@ -193,7 +195,7 @@ func (mb *Mailbox) Append(msg *Message, flags Flags) (uint32, error) {
 	defer mb.mu.Unlock()
 	if mb.deleted {
 		mb.user.release(msg.Size())
-		return 0, ErrNoMailbox
+		return 0, ErrNoSuchMailbox
 	}
 	ev := mb.appendLocked(msg, flags, nil)
 	mb.publish(ev)
@@ -219,7 +221,7 @@ func (mb *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, origin any) (
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.deleted {
-		return nil, ErrNoMailbox
+		return nil, ErrNoSuchMailbox
 	}
 	var out []Entry
 	var evs []Event
@@ -385,7 +387,7 @@ func (mb *Mailbox) transfer(dst *Mailbox, uids []uint32, move bool, origin any) 
 // reserve the bytes are counted against dst's owner's quota.
 func (mb *Mailbox) copyLocked(dst *Mailbox, uids []uint32, reserve bool, origin any) (CopyResult, error) {
 	if mb.deleted || dst.deleted {
-		return CopyResult{}, ErrNoMailbox
+		return CopyResult{}, ErrNoSuchMailbox
 	}
 	var picked []Entry
 	var size int64

@@ -46,7 +46,7 @@ func TestDefaultMailboxes(t *testing.T) {
 			t.Errorf("Mailbox(%q) is not INBOX", spelling)
 		}
 	}
-	if _, err := u.Mailbox("sent"); !errors.Is(err, ErrNoMailbox) {
+	if _, err := u.Mailbox("sent"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("names other than INBOX are case-sensitive: %v", err)
 	}
 	if got := u.Subscriptions(); !slices.Equal(got, []string{"INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"}) {
@@ -80,14 +80,14 @@ func TestCreateMailbox(t *testing.T) {
 		t.Fatalf("%d mailboxes", got)
 	}
 	for _, name := range []string{"Projects", "Projects/2026/Q1", "Sent", "INBOX", "inbox"} {
-		if _, err := u.CreateMailbox(name, ""); !errors.Is(err, ErrExists) {
-			t.Errorf("CreateMailbox(%q) again: %v, want ErrExists", name, err)
+		if _, err := u.CreateMailbox(name, ""); !errors.Is(err, ErrMailboxExists) {
+			t.Errorf("CreateMailbox(%q) again: %v, want ErrMailboxExists", name, err)
 		}
 	}
 	if _, err := u.CreateMailbox("Other", `\Flagged`); !errors.Is(err, ErrBadSpecialUse) {
 		t.Fatalf("bad special use: %v", err)
 	}
-	if _, err := u.Mailbox("Other"); !errors.Is(err, ErrNoMailbox) {
+	if _, err := u.Mailbox("Other"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatal("mailbox created despite bad special use")
 	}
 	// Every mailbox has its own ID and UIDVALIDITY.
@@ -135,7 +135,7 @@ func TestDeleteMailbox(t *testing.T) {
 			t.Fatalf("DeleteMailbox(%q): %v", name, err)
 		}
 	}
-	if err := u.DeleteMailbox("nope"); !errors.Is(err, ErrNoMailbox) {
+	if err := u.DeleteMailbox("nope"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("deleting a missing mailbox: %v", err)
 	}
 	mb := mustCreate(t, u, "Work/Sub")
@@ -148,13 +148,13 @@ func TestDeleteMailbox(t *testing.T) {
 	if !mb.Deleted() {
 		t.Fatal("Deleted() false")
 	}
-	if _, err := u.Mailbox("Work/Sub"); !errors.Is(err, ErrNoMailbox) {
+	if _, err := u.Mailbox("Work/Sub"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("deleted mailbox still found: %v", err)
 	}
-	if _, err := mb.Append(NewMessage(rawMsg(3), testDate, Envelope{}), Flags{}); !errors.Is(err, ErrNoMailbox) {
+	if _, err := mb.Append(NewMessage(rawMsg(3), testDate, Envelope{}), Flags{}); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("Append to deleted: %v", err)
 	}
-	if _, err := mb.SetFlags([]uint32{1}, FlagsAdd, NewFlags(FlagSeen), nil); !errors.Is(err, ErrNoMailbox) {
+	if _, err := mb.SetFlags([]uint32{1}, AddFlags, NewFlags(FlagSeen), nil); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("SetFlags on deleted: %v", err)
 	}
 	if got := mb.Expunge([]uint32{1, 2}, nil); len(got) != 0 {
@@ -178,7 +178,7 @@ func TestDeleteMailbox(t *testing.T) {
 	if mustMailbox(t, u, "Work/Sub") != mb2 {
 		t.Fatal("child lost with its parent")
 	}
-	if err := u.DeleteMailbox("Work"); !errors.Is(err, ErrNoMailbox) {
+	if err := u.DeleteMailbox("Work"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
@@ -202,7 +202,7 @@ func TestRenameMailbox(t *testing.T) {
 		}
 	}
 	for _, old := range []string{"A", "A/B", "A/B/C"} {
-		if _, err := u.Mailbox(old); !errors.Is(err, ErrNoMailbox) {
+		if _, err := u.Mailbox(old); !errors.Is(err, ErrNoSuchMailbox) {
 			t.Errorf("old name %q still there: %v", old, err)
 		}
 	}
@@ -218,9 +218,9 @@ func TestRenameMailbox(t *testing.T) {
 		old, new string
 		want     error
 	}{
-		{"nope", "x", ErrNoMailbox},
-		{"AX", "Sent", ErrExists},
-		{"AX", "inbox", ErrExists},
+		{"nope", "x", ErrNoSuchMailbox},
+		{"AX", "Sent", ErrMailboxExists},
+		{"AX", "inbox", ErrMailboxExists},
 		{"AX", "AX/sub", ErrBadName},
 		{"AX", "AX", ErrBadName},
 		{"AX", "a//b", ErrBadName},
@@ -248,8 +248,8 @@ func TestRenameMailboxChildCollision(t *testing.T) {
 	}
 	used := usedBytes(u)
 	before := mailboxNames(u)
-	if err := u.RenameMailbox("A", "B"); !errors.Is(err, ErrExists) {
-		t.Fatalf("rename onto existing child: %v, want ErrExists", err)
+	if err := u.RenameMailbox("A", "B"); !errors.Is(err, ErrMailboxExists) {
+		t.Fatalf("rename onto existing child: %v, want ErrMailboxExists", err)
 	}
 	if got := mustMailbox(t, u, "B/C"); got != bc || len(got.Snapshot().Entries) != 1 {
 		t.Fatal("existing B/C was replaced")
@@ -282,7 +282,7 @@ func TestRenameInbox(t *testing.T) {
 	mustDeliver(t, s, rawMsg(1), "ann@example.com")
 	mustDeliver(t, s, rawMsg(2), "ann@example.com")
 	mustDeliver(t, s, rawMsg(3), "ann@example.com")
-	if _, err := inbox.SetFlags([]uint32{2}, FlagsAdd, NewFlags(FlagFlagged, "$Work"), nil); err != nil {
+	if _, err := inbox.SetFlags([]uint32{2}, AddFlags, NewFlags(FlagFlagged, "$Work"), nil); err != nil {
 		t.Fatal(err)
 	}
 	inbox.Expunge([]uint32{1}, nil)
@@ -311,7 +311,7 @@ func TestRenameInbox(t *testing.T) {
 	if uid := mustAppend(t, inbox, rawMsg(9)); uid != 4 {
 		t.Fatalf("next INBOX UID = %d, want 4", uid)
 	}
-	if err := u.RenameMailbox("INBOX", "Old/Mail"); !errors.Is(err, ErrExists) {
+	if err := u.RenameMailbox("INBOX", "Old/Mail"); !errors.Is(err, ErrMailboxExists) {
 		t.Fatalf("rename INBOX onto existing: %v", err)
 	}
 }
@@ -351,7 +351,7 @@ func TestSubscriptions(t *testing.T) {
 	if err := u.Unsubscribe("Junk"); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Unsubscribe("Junk"); !errors.Is(err, ErrNoMailbox) {
+	if err := u.Unsubscribe("Junk"); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("second Unsubscribe: %v", err)
 	}
 	if got := u.Subscriptions(); !slices.Equal(got, []string{"INBOX", "Archive", "Drafts", "Not/Existing", "Sent", "Trash"}) {
@@ -413,7 +413,7 @@ func TestSnapshotIsolation(t *testing.T) {
 	if s0.Unseen() != 4 {
 		t.Fatalf("Unseen = %d", s0.Unseen())
 	}
-	if _, err := mb.SetFlags([]uint32{1, 2}, FlagsAdd, NewFlags(FlagSeen, "kw"), nil); err != nil {
+	if _, err := mb.SetFlags([]uint32{1, 2}, AddFlags, NewFlags(FlagSeen, "kw"), nil); err != nil {
 		t.Fatal(err)
 	}
 	s1 := mb.Snapshot()
@@ -421,7 +421,7 @@ func TestSnapshotIsolation(t *testing.T) {
 	s2 := mb.Snapshot()
 	mustAppend(t, mb, rawMsg(5), FlagDraft, "other")
 	s3 := mb.Snapshot()
-	if _, err := mb.SetFlags([]uint32{3}, FlagsReplace, NewFlags(FlagDeleted), nil); err != nil {
+	if _, err := mb.SetFlags([]uint32{3}, ReplaceFlags, NewFlags(FlagDeleted), nil); err != nil {
 		t.Fatal(err)
 	}
 	mb.Expunge([]uint32{1, 4}, nil)
@@ -467,7 +467,7 @@ func TestSetFlags(t *testing.T) {
 	}
 	w := mustWatch(mb)
 	defer w.Close()
-	out, err := mb.SetFlags([]uint32{3, 1, 1, 42}, FlagsAdd, NewFlags(`\seen`), "me")
+	out, err := mb.SetFlags([]uint32{3, 1, 1, 42}, AddFlags, NewFlags(`\seen`), "me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestSetFlags(t *testing.T) {
 		t.Fatalf("SetFlags returned %+v", out)
 	}
 	// No change: entries returned, no event.
-	out, _ = mb.SetFlags([]uint32{1}, FlagsAdd, NewFlags(FlagSeen), "me")
+	out, _ = mb.SetFlags([]uint32{1}, AddFlags, NewFlags(FlagSeen), "me")
 	if len(out) != 1 || out[0].UID != 1 {
 		t.Fatalf("unchanged SetFlags returned %+v", out)
 	}
@@ -483,7 +483,7 @@ func TestSetFlags(t *testing.T) {
 	if len(evs) != 2 || evs[0].Kind != EventFlags || evs[0].UID != 1 || evs[1].UID != 3 || evs[0].Origin != "me" || !evs[1].Flags.Has(FlagSeen) {
 		t.Fatalf("events %+v", evs)
 	}
-	if _, err := mb.SetFlags([]uint32{1, 2, 3}, FlagsRemove, NewFlags(FlagSeen), nil); err != nil {
+	if _, err := mb.SetFlags([]uint32{1, 2, 3}, RemoveFlags, NewFlags(FlagSeen), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := mb.Snapshot().Unseen(); got != 3 {
@@ -504,7 +504,7 @@ func TestExpungeDeleted(t *testing.T) {
 	for i := 1; i <= 6; i++ {
 		mustAppend(t, mb, rawMsg(i))
 	}
-	if _, err := mb.SetFlags([]uint32{2, 3, 5, 6}, FlagsAdd, NewFlags(`\deleted`), nil); err != nil {
+	if _, err := mb.SetFlags([]uint32{2, 3, 5, 6}, AddFlags, NewFlags(`\deleted`), nil); err != nil {
 		t.Fatal(err)
 	}
 	// UID filter: only the \Deleted among 1..3.
@@ -541,7 +541,7 @@ func TestCopyAndMove(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		mustAppend(t, src, rawMsg(i), "k"+string(rune('0'+i)))
 	}
-	src.SetFlags([]uint32{2}, FlagsAdd, NewFlags(FlagSeen, FlagFlagged), nil)
+	src.SetFlags([]uint32{2}, AddFlags, NewFlags(FlagSeen, FlagFlagged), nil)
 	used := usedBytes(u)
 
 	res, err := src.CopyTo(dst, []uint32{4, 2, 2, 77}, "copy")
@@ -604,10 +604,10 @@ func TestCopyAndMove(t *testing.T) {
 	if err := u.DeleteMailbox("Dst"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.CopyTo(dst, []uint32{2}, nil); !errors.Is(err, ErrNoMailbox) {
+	if _, err := src.CopyTo(dst, []uint32{2}, nil); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("copy to deleted: %v", err)
 	}
-	if _, err := src.MoveTo(dst, []uint32{2}, nil); !errors.Is(err, ErrNoMailbox) {
+	if _, err := src.MoveTo(dst, []uint32{2}, nil); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("move to deleted: %v", err)
 	}
 	wantUIDs(t, "src unchanged", uidsOf(src.Snapshot()), []uint32{2, 4, 5})

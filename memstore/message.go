@@ -77,8 +77,8 @@ func (m *Message) Raw() []byte { return m.raw }
 // Size is the length of Raw in octets, the size IMAP and POP3 report.
 func (m *Message) Size() int64 { return int64(len(m.raw)) }
 
-// InternalDate is the time the message was received (or the date given to APPEND).
-func (m *Message) InternalDate() time.Time { return m.date }
+// ReceivedAt is the time the message was received (or the date given to APPEND).
+func (m *Message) ReceivedAt() time.Time { return m.date }
 
 // Envelope returns the SMTP envelope. Messages appended over IMAP or filed
 // directly have an empty envelope.
@@ -118,9 +118,11 @@ func (m *Message) parse() {
 	})
 }
 
-// Cached returns the value cached under key for this message, computing it
-// with compute on first use. Front-ends use it to keep derived views (an IMAP
-// ENVELOPE or BODYSTRUCTURE) so that no message is parsed twice. Keys should
+// Cached is for front-ends (see "For front-ends" in the package doc). It
+// returns the value cached under key for this message, computing it with
+// compute on first use, so that a view derived from the bytes (an IMAP
+// ENVELOPE or BODYSTRUCTURE, a decoded body) is computed once per message
+// however many sessions ask, and is freed with the message. Keys should
 // be of an unexported type of the caller's package, as with context values.
 // compute may run more than once if called concurrently; one result wins.
 func (m *Message) Cached(key any, compute func() any) any {

@@ -96,8 +96,8 @@ func TestMessageParts(t *testing.T) {
 	if a, b := rawSubject(t, h), rawSubject(t, m.Header()); &a[0] != &b[0] {
 		t.Fatal("Header() parsed the message again")
 	}
-	if !m.InternalDate().Equal(testDate) {
-		t.Fatalf("InternalDate = %v", m.InternalDate())
+	if !m.ReceivedAt().Equal(testDate) {
+		t.Fatalf("ReceivedAt = %v", m.ReceivedAt())
 	}
 	e := m.Envelope()
 	e.Rcpts[0] = "changed"
@@ -156,10 +156,10 @@ func TestMessageEmptyHeader(t *testing.T) {
 	if empty.Size() != 0 || len(empty.Body()) != 0 || len(empty.HeaderBytes()) != 0 {
 		t.Fatalf("empty message: size %d body %q header %q", empty.Size(), empty.Body(), empty.HeaderBytes())
 	}
-	if NewMessage(nil, testDate, Envelope{}).InternalDate().IsZero() {
+	if NewMessage(nil, testDate, Envelope{}).ReceivedAt().IsZero() {
 		t.Fatal("zero date not replaced")
 	}
-	if NewMessage(nil, testDate.AddDate(0, 0, 0), Envelope{}).InternalDate() != testDate {
+	if NewMessage(nil, testDate.AddDate(0, 0, 0), Envelope{}).ReceivedAt() != testDate {
 		t.Fatal("date not kept")
 	}
 }

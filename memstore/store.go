@@ -13,16 +13,33 @@ import (
 
 // Errors returned by the store. Test them with errors.Is.
 var (
-	ErrNoSuchUser    = errors.New("memstore: no such user")
-	ErrAuthFailed    = errors.New("memstore: authentication failed")
-	ErrNoMailbox     = errors.New("memstore: no such mailbox")
-	ErrExists        = errors.New("memstore: mailbox already exists")
-	ErrInbox         = errors.New("memstore: INBOX cannot be deleted")
-	ErrBadName       = errors.New("memstore: invalid mailbox name")
+	// ErrNoSuchUser: Deliver found no user for a recipient, and the store
+	// does not create users (WithAutoCreateUsers(false)).
+	ErrNoSuchUser = errors.New("memstore: no such user")
+	// ErrEmptyAddress: the address is empty or blank.
+	ErrEmptyAddress = errors.New("memstore: empty address")
+	// ErrAuthFailed: no such user, a wrong password, or a user without one
+	// (Authenticate does not say which).
+	ErrAuthFailed = errors.New("memstore: authentication failed")
+	// ErrAddressTaken: an address (an alias) already belongs to another
+	// user.
+	ErrAddressTaken = errors.New("memstore: address already belongs to another user")
+	// ErrNoSuchMailbox: the user has no mailbox of that name, or the
+	// mailbox was deleted.
+	ErrNoSuchMailbox = errors.New("memstore: no such mailbox")
+	// ErrMailboxExists: the user already has a mailbox of that name.
+	ErrMailboxExists = errors.New("memstore: mailbox already exists")
+	// ErrInbox: INBOX cannot be deleted.
+	ErrInbox = errors.New("memstore: INBOX cannot be deleted")
+	// ErrBadName: the mailbox name is not valid (see ValidateMailboxName).
+	ErrBadName = errors.New("memstore: invalid mailbox name")
+	// ErrBadSpecialUse: the special-use attribute is not one of RFC 6154's.
 	ErrBadSpecialUse = errors.New("memstore: unsupported special-use attribute")
-	ErrOverQuota     = errors.New("memstore: over quota")
-	ErrSameMailbox   = errors.New("memstore: source and destination are the same mailbox")
-	ErrUserExists    = errors.New("memstore: address already belongs to another user")
+	// ErrOverQuota: the change would take the user over its quota.
+	ErrOverQuota = errors.New("memstore: over quota")
+	// ErrSameMailbox: a copy or move names one mailbox as both source and
+	// destination.
+	ErrSameMailbox = errors.New("memstore: source and destination are the same mailbox")
 )
 
 // Store is an in-memory mail store. The zero value is not usable; call New.
@@ -68,17 +85,17 @@ func utf8Valid(s string) bool { return utf8.ValidString(s) }
 
 // AddUser creates a user with a password and optional aliases, or, if the
 // address already belongs to a user, sets that user's password and adds the
-// aliases. An alias that belongs to another user fails with ErrUserExists.
+// aliases. An alias that belongs to another user fails with ErrAddressTaken.
 func (s *Store) AddUser(address, password string, aliases ...string) (*User, error) {
 	if key(address) == "" {
-		return nil, fmt.Errorf("%w: empty address", ErrNoSuchUser)
+		return nil, ErrEmptyAddress
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.users[key(address)]
 	for _, a := range aliases {
 		if other, ok := s.users[key(a)]; ok && other != u {
-			return nil, fmt.Errorf("%w: %s", ErrUserExists, a)
+			return nil, fmt.Errorf("%w: %s", ErrAddressTaken, a)
 		}
 	}
 	if u == nil {
@@ -126,7 +143,7 @@ func (s *Store) newUserLocked(address string) *User {
 // password (so nobody can log in as it until SetPassword) if there is none.
 func (s *Store) EnsureUser(address string) (*User, error) {
 	if key(address) == "" {
-		return nil, fmt.Errorf("%w: empty address", ErrNoSuchUser)
+		return nil, ErrEmptyAddress
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,7 +197,10 @@ func (s *Store) recipientUser(address string) (*User, error) {
 	if u, ok := s.users[key(address)]; ok {
 		return u, nil
 	}
-	if !s.autoCreate || key(address) == "" {
+	if key(address) == "" {
+		return nil, ErrEmptyAddress
+	}
+	if !s.autoCreate {
 		return nil, fmt.Errorf("%w: %s", ErrNoSuchUser, address)
 	}
 	return s.newUserLocked(address), nil

@@ -123,9 +123,11 @@ func (u *User) reserve(n int64) error {
 
 func (u *User) release(n int64) { u.used.Add(-n) }
 
-// TryLockMaildrop takes the user's POP3 maildrop lock (RFC 1939 §8): only
-// one POP3 session may hold it. ok is false if another holds it; otherwise
-// release must be called exactly once.
+// TryLockMaildrop is for POP3 front-ends (see "For front-ends" in the
+// package doc). It takes the user's maildrop lock (RFC 1939 §8), which only
+// one POP3 session may hold; it does not stop IMAP or deliveries. ok is
+// false if another session holds it; otherwise release must be called
+// exactly once.
 func (u *User) TryLockMaildrop() (release func(), ok bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -143,7 +145,8 @@ func (u *User) TryLockMaildrop() (release func(), ok bool) {
 	}, true
 }
 
-// MaildropLocked reports whether a POP3 session holds the maildrop lock.
+// MaildropLocked reports whether a POP3 session holds the maildrop lock
+// (see TryLockMaildrop).
 func (u *User) MaildropLocked() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -181,13 +184,13 @@ func ValidateMailboxName(name string) error {
 	return nil
 }
 
-// Mailbox returns the named mailbox or ErrNoMailbox.
+// Mailbox returns the named mailbox or ErrNoSuchMailbox.
 func (u *User) Mailbox(name string) (*Mailbox, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	mb, ok := u.mailboxes[canonicalName(name)]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNoMailbox, name)
+		return nil, fmt.Errorf("%w: %q", ErrNoSuchMailbox, name)
 	}
 	return mb, nil
 }
@@ -230,7 +233,7 @@ func compareNames(a, b string) int {
 
 // CreateMailbox creates a mailbox, and any missing parent levels, with an
 // optional special-use attribute (RFC 6154: \Archive, \Drafts, \Junk,
-// \Sent, \Trash). It fails with ErrExists if the name is taken.
+// \Sent, \Trash). It fails with ErrMailboxExists if the name is taken.
 func (u *User) CreateMailbox(name, specialUse string) (*Mailbox, error) {
 	if err := ValidateMailboxName(name); err != nil {
 		return nil, err
@@ -246,7 +249,7 @@ func (u *User) CreateMailbox(name, specialUse string) (*Mailbox, error) {
 	u.mu.Lock()
 	if _, ok := u.mailboxes[name]; ok {
 		u.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrExists, name)
+		return nil, fmt.Errorf("%w: %q", ErrMailboxExists, name)
 	}
 	var created []*Mailbox
 	levels := strings.Split(name, Delimiter)
@@ -301,7 +304,7 @@ func (u *User) DeleteMailbox(name string) error {
 	mb, ok := u.mailboxes[name]
 	if !ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoMailbox, name)
+		return fmt.Errorf("%w: %q", ErrNoSuchMailbox, name)
 	}
 	delete(u.mailboxes, name)
 	u.mu.Unlock()
@@ -327,7 +330,7 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	}
 	oldName, newName = canonicalName(oldName), canonicalName(newName)
 	if newName == InboxName {
-		return fmt.Errorf("%w: cannot rename to INBOX", ErrExists)
+		return fmt.Errorf("%w: cannot rename to INBOX", ErrMailboxExists)
 	}
 	if oldName == InboxName {
 		return u.renameInbox(newName)
@@ -338,11 +341,11 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	u.mu.Lock()
 	if _, ok := u.mailboxes[oldName]; !ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoMailbox, oldName)
+		return fmt.Errorf("%w: %q", ErrNoSuchMailbox, oldName)
 	}
 	if _, ok := u.mailboxes[newName]; ok {
 		u.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrExists, newName)
+		return fmt.Errorf("%w: %q", ErrMailboxExists, newName)
 	}
 	type rename struct {
 		mb       *Mailbox
@@ -362,7 +365,7 @@ func (u *User) RenameMailbox(oldName, newName string) error {
 	for _, r := range renames {
 		if other, ok := u.mailboxes[r.new]; ok && !moving[other] {
 			u.mu.Unlock()
-			return fmt.Errorf("%w: %q", ErrExists, r.new)
+			return fmt.Errorf("%w: %q", ErrMailboxExists, r.new)
 		}
 	}
 	for _, r := range renames {
@@ -432,7 +435,7 @@ func (u *User) Unsubscribe(name string) error {
 	defer u.mu.Unlock()
 	name = canonicalName(name)
 	if !u.subscribed[name] {
-		return fmt.Errorf("%w: not subscribed to %q", ErrNoMailbox, name)
+		return fmt.Errorf("%w: not subscribed to %q", ErrNoSuchMailbox, name)
 	}
 	delete(u.subscribed, name)
 	return nil

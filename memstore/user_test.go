@@ -38,13 +38,13 @@ func TestAddUserAndLookup(t *testing.T) {
 	}
 	// An alias of another user is refused and changes nothing.
 	bob := mustUser(t, s, "bob@example.com", "bpw")
-	if _, err := s.AddUser("bob@example.com", "x", "third@example.com"); !errors.Is(err, ErrUserExists) {
+	if _, err := s.AddUser("bob@example.com", "x", "third@example.com"); !errors.Is(err, ErrAddressTaken) {
 		t.Fatalf("stealing an alias: %v", err)
 	}
 	if pw, _ := bob.Password(); pw != "bpw" {
 		t.Fatalf("failed AddUser changed the password to %q", pw)
 	}
-	if _, err := s.AddUser("  ", "x"); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := s.AddUser("  ", "x"); !errors.Is(err, ErrEmptyAddress) {
 		t.Fatalf("empty address: %v", err)
 	}
 	if got := s.Users(); len(got) != 2 || got[0] != u || got[1] != bob {
@@ -158,7 +158,7 @@ func TestAddUserBlankAlias(t *testing.T) {
 	if got, ok := s.User(""); ok {
 		t.Fatalf("User(\"\") = %v", got.Address())
 	}
-	if _, err := s.Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := s.Deliver(rawMsg(1), testDate, env(" ")); !errors.Is(err, ErrEmptyAddress) || errors.Is(err, ErrNoSuchUser) {
 		t.Fatalf("Deliver to a blank recipient: %v", err)
 	}
 	if n := len(u.Inbox().Snapshot().Entries); n != 0 {
@@ -186,7 +186,7 @@ func TestEnsureUser(t *testing.T) {
 	if _, err := s.Authenticate("bob@example.com", ""); !errors.Is(err, ErrAuthFailed) {
 		t.Fatalf("passwordless user authenticated: %v", err)
 	}
-	if _, err := s.EnsureUser(" "); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := s.EnsureUser(" "); !errors.Is(err, ErrEmptyAddress) {
 		t.Fatalf("EnsureUser(blank): %v", err)
 	}
 }

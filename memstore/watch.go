@@ -41,8 +41,10 @@ type Event struct {
 	Flags Flags
 	// Message is the message, for EventReceived and EventAppend.
 	Message *Message
-	// Origin is the value the caller passed to the change (for example
-	// SetFlags), so a session can tell its own changes from others'.
+	// Origin is for front-ends (see "For front-ends" in the package doc):
+	// the value the caller passed to the change (SetFlags, Expunge,
+	// CopyTo, ...), so a session can tell its own changes from others'. It
+	// is nil for changes made without one (Deliver, Append).
 	Origin any
 }
 

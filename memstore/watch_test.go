@@ -22,7 +22,7 @@ func TestWatcherEvents(t *testing.T) {
 		t.Fatalf("UIDNext %d, pending %v", snap.UIDNext, w.Pending())
 	}
 	uid := mustAppend(t, mb, rawMsg(2), "kw")
-	mb.SetFlags([]uint32{1, uid}, FlagsAdd, NewFlags(FlagSeen), "sess-1")
+	mb.SetFlags([]uint32{1, uid}, AddFlags, NewFlags(FlagSeen), "sess-1")
 	mb.Expunge([]uint32{1}, "sess-2")
 	other := mustCreate(t, u, "Other")
 	mb.CopyTo(other, []uint32{uid}, "sess-3")
@@ -103,7 +103,7 @@ func TestClosedWatcherGetsNothing(t *testing.T) {
 		t.Fatal("Close did not drop queued events")
 	}
 	mustDeliver(t, s, rawMsg(2), "ann@example.com")
-	u.Inbox().SetFlags([]uint32{1, 2}, FlagsAdd, NewFlags(FlagSeen), nil)
+	u.Inbox().SetFlags([]uint32{1, 2}, AddFlags, NewFlags(FlagSeen), nil)
 	if w.Pending() || len(w.Drain()) != 0 || len(sw.Drain()) != 0 {
 		t.Fatal("closed watcher got events")
 	}

@@ -46,7 +46,7 @@ func (u *userFlags) Set(v string) error { *u = append(*u, v); return nil }
 
 // defaultPorts are the fixed ports of the stand-in, each the real port
 // number plus 1000 (or its last digits) so no root is needed.
-var defaultPorts = map[mailtest.Protocol]int{
+var defaultPorts = map[mailtest.Listener]int{
 	mailtest.SMTP:       1025,
 	mailtest.Submission: 1587,
 	mailtest.SMTPS:      1465,
@@ -59,8 +59,8 @@ var defaultPorts = map[mailtest.Protocol]int{
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addrs := make(map[mailtest.Protocol]*string)
-	for _, p := range mailtest.Protocols {
+	addrs := make(map[mailtest.Listener]*string)
+	for _, p := range mailtest.Listeners() {
 		addrs[p] = fs.String(string(p), "127.0.0.1:"+strconv.Itoa(defaultPorts[p]),
 			fmt.Sprintf("`address` for %s, or \"off\"", p))
 	}
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, mailtest.WithAddr(p, a))
 	}
 	if *public {
-		opts = append(opts, mailtest.WithNonLoopback())
+		opts = append(opts, mailtest.WithNonLoopback(true))
 	}
 	if *certFile != "" || *keyFile != "" {
 		cert, err := loadKeyPair(*certFile, *keyFile)
@@ -187,7 +187,7 @@ func isRecipient(store *memstore.Store, u *memstore.User, m *memstore.Message) b
 
 func printBanner(w io.Writer, srv *mailtest.Server, catchAll, catchAllPassword string, users userFlags) {
 	fmt.Fprintln(w, "mailrig devserver ready")
-	for _, p := range mailtest.Protocols {
+	for _, p := range mailtest.Listeners() {
 		if addr := srv.Addr(p); addr != "" {
 			fmt.Fprintf(w, "  %-10s %s\n", p, addr)
 		}

@@ -13,7 +13,7 @@
 // (inboxworker_test.go) deliver invoices straight into the store with
 // srv.DeliverTo, run the worker, wait on store events until it has moved
 // them, and check the result with srv.IMAPView and the saved files. They
-// replay the same scenario with mailtest.WithoutIMAPCapability("MOVE") and
+// replay the same scenario with mailtest.WithHiddenIMAPCapabilities("MOVE") and
 // ("IDLE") to exercise both fallbacks.
 package inboxworker
 

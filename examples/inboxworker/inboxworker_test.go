@@ -189,7 +189,7 @@ func TestRunMovesInvoicesAndIdles(t *testing.T) {
 // Processed carry \Seen but not \Deleted, and INBOX is empty.
 func TestRunWithoutMOVE(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser(user, password), mailtest.WithoutIMAPCapability("MOVE"))
+	srv := mailtest.NewServer(t, mailtest.WithUser(user, password), mailtest.WithHiddenIMAPCapabilities("MOVE"))
 	runScenario(t, srv, time.Hour)
 }
 
@@ -198,7 +198,7 @@ func TestRunWithoutMOVE(t *testing.T) {
 // third invoice arrives after at most two poll intervals.
 func TestRunWithoutIDLE(t *testing.T) {
 	t.Parallel()
-	srv := mailtest.NewServer(t, mailtest.WithUser(user, password), mailtest.WithoutIMAPCapability("IDLE"))
+	srv := mailtest.NewServer(t, mailtest.WithUser(user, password), mailtest.WithHiddenIMAPCapabilities("IDLE"))
 	runScenario(t, srv, 50*time.Millisecond)
 }
 

@@ -10,7 +10,7 @@
 // server's reply reaches it as a *textproto.Error.
 //
 // The tests (retry_test.go) make mailtest fail on purpose with
-// srv.Inject(mailtest.Fault{...}) and with the fail-rcpt-452@… address
+// srv.Inject(t, mailtest.Fault{...}) and with the fail-rcpt-452@… address
 // convention, and check with srv.Messages how many copies were stored. One
 // of them shows the price of retrying: if the connection drops after the
 // message was sent but before the server's answer, the sender cannot know

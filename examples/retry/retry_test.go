@@ -64,7 +64,7 @@ func replyCode(err error) int {
 func TestRetriesTemporaryRefusal(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Times: 2, Reply: "451 4.3.0 Try again later"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Times: 2, Reply: "451 4.3.0 Try again later"})
 
 	var retried []int
 	s := &retry.Sender{Addr: srv.SMTPAddr(), MaxAttempts: 5, Backoff: noWait(&retried)}
@@ -83,7 +83,7 @@ func TestRetriesTemporaryRefusal(t *testing.T) {
 func TestGivesUpOnPermanentRefusal(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "550 5.1.1 No such user"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Reply: "550 5.1.1 No such user"})
 
 	var retried []int
 	s := &retry.Sender{Addr: srv.SMTPAddr(), MaxAttempts: 5, Backoff: noWait(&retried)}
@@ -116,7 +116,7 @@ func TestGivesUpOnPermanentRefusal(t *testing.T) {
 func TestDropAfterDataDeliversTwice(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "DATA", Times: 1, Drop: true})
 
 	var retried []int
 	s := &retry.Sender{Addr: srv.SMTPAddr(), MaxAttempts: 3, Backoff: noWait(&retried)}
@@ -139,7 +139,7 @@ func TestDropAfterDataDeliversTwice(t *testing.T) {
 func TestRetriesBusyGreeting(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t)
-	srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Times: 1, Reply: "421 4.3.2 Busy"})
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.SMTP, Command: "CONNECT", Times: 1, Reply: "421 4.3.2 Busy"})
 
 	var retried []int
 	s := &retry.Sender{Addr: srv.SMTPAddr(), MaxAttempts: 3, Backoff: noWait(&retried)}

@@ -49,6 +49,15 @@ var rev2Includes = map[imap.Cap]bool{
 	imap.CapUnselect:     true,
 }
 
+// Hideable lists the capabilities Options.Disable accepts (matched
+// case-insensitively); a caller refuses other names, so a misspelt one is
+// an error instead of hiding nothing.
+var Hideable = []string{
+	"MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
+	"NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-STATUS", "STATUS=SIZE",
+	"BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2",
+}
+
 // capSet records which capabilities Options.Disable hid.
 type capSet struct {
 	off map[imap.Cap]bool

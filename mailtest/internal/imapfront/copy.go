@@ -97,7 +97,7 @@ func (s *session) transferArgs(numSet imap.NumSet, dest string) (*memstore.Mailb
 }
 
 func transferError(err error, what string) error {
-	if errors.Is(err, memstore.ErrNoMailbox) {
+	if errors.Is(err, memstore.ErrNoSuchMailbox) {
 		return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeTryCreate, "%s: %s", what, trimPrefix(err.Error()))
 	}
 	return storeError(err, what)

@@ -47,7 +47,7 @@ func sentDate(m *memstore.Message) time.Time {
 		if t, err := mh.Date(); err == nil && !t.IsZero() {
 			return t
 		}
-		return m.InternalDate()
+		return m.ReceivedAt()
 	}).(time.Time)
 }
 

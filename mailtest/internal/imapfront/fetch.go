@@ -78,7 +78,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			rw.WriteFlags(sel.imapFlags(e, rev2))
 		}
 		if options.InternalDate {
-			rw.WriteInternalDate(e.msg.InternalDate())
+			rw.WriteInternalDate(e.msg.ReceivedAt())
 		}
 		if options.RFC822Size {
 			rw.WriteRFC822Size(e.msg.Size())
@@ -127,7 +127,7 @@ func (s *session) markSeen(idx []int) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	changed, err := sel.mb.SetFlags(uids, memstore.FlagsAdd, memstore.NewFlags(memstore.FlagSeen), s)
+	changed, err := sel.mb.SetFlags(uids, memstore.AddFlags, memstore.NewFlags(memstore.FlagSeen), s)
 	if err != nil {
 		return storeError(err, "Cannot set \\Seen")
 	}

@@ -119,7 +119,7 @@ func TestAppendLimitsAndQuota(t *testing.T) {
 	}
 	snap := e.mailbox(t, alice, "INBOX").Snapshot()
 	if len(snap.Entries) != 1 || snap.Entries[0].Flags.String() != `\Flagged $x` ||
-		!snap.Entries[0].Message.InternalDate().Equal(time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)) {
+		!snap.Entries[0].Message.ReceivedAt().Equal(time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("stored %+v", snap.Entries)
 	}
 	// COPY over quota.

@@ -206,7 +206,7 @@ func (m *matcher) match(i int, c *imap.SearchCriteria) bool {
 		return false
 	}
 	if !c.Since.IsZero() || !c.Before.IsZero() {
-		if !inDateRange(e.msg.InternalDate(), c.Since, c.Before) {
+		if !inDateRange(e.msg.ReceivedAt(), c.Since, c.Before) {
 			return false
 		}
 	}

@@ -136,7 +136,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	snap, w := mb.SnapshotAndWatch()
 	if mb.Deleted() {
 		w.Close()
-		return nil, storeError(memstore.ErrNoMailbox, "Cannot select")
+		return nil, storeError(memstore.ErrNoSuchMailbox, "Cannot select")
 	}
 	sel := &selected{
 		mb:       mb,

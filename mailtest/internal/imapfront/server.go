@@ -51,9 +51,9 @@ type Options struct {
 	// replaces or delays the command. At CONNECT, Drop and any Reply
 	// become a "* BYE" greeting (with the reply's code and text).
 	Intercept func(Command) *fault.Action
-	// FailedAuthDelay is waited before a failed LOGIN or AUTHENTICATE is
+	// FailedLoginDelay is waited before a failed LOGIN or AUTHENTICATE is
 	// answered, to slow down password guessing.
-	FailedAuthDelay time.Duration
+	FailedLoginDelay time.Duration
 	// MaxConnections limits the open connections of each listener; beyond
 	// it a client is greeted with "* BYE [UNAVAILABLE]" and closed. 0
 	// means no limit.

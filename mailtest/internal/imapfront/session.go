@@ -90,7 +90,7 @@ func (s *session) login(username, password string) error {
 	u, err := s.srv.opts.Store.Authenticate(username, password)
 	if err != nil {
 		s.log.Info("imap login failed", "user", username)
-		s.srv.sleep(s.srv.opts.FailedAuthDelay)
+		s.srv.sleep(s.srv.opts.FailedLoginDelay)
 		return imapserver.ErrAuthFailed
 	}
 	s.user, s.username = u, u.Address()
@@ -147,9 +147,9 @@ func storeError(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, memstore.ErrNoMailbox):
+	case errors.Is(err, memstore.ErrNoSuchMailbox):
 		code = imap.ResponseCodeNonExistent
-	case errors.Is(err, memstore.ErrExists):
+	case errors.Is(err, memstore.ErrMailboxExists):
 		code = imap.ResponseCodeAlreadyExists
 	case errors.Is(err, memstore.ErrOverQuota):
 		code = imap.ResponseCodeOverQuota

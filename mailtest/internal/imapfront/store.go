@@ -33,11 +33,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	var op memstore.FlagOp
 	switch flags.Op {
 	case imap.StoreFlagsAdd:
-		op = memstore.FlagsAdd
+		op = memstore.AddFlags
 	case imap.StoreFlagsDel:
-		op = memstore.FlagsRemove
+		op = memstore.RemoveFlags
 	default:
-		op = memstore.FlagsReplace
+		op = memstore.ReplaceFlags
 	}
 
 	idx := sel.resolve(numSet)

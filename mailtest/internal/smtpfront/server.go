@@ -63,9 +63,9 @@ type Options struct {
 	// MaxConnections limits open connections per listener; beyond it a
 	// client is greeted with 421 4.7.0 and closed. 0 means no limit.
 	MaxConnections int
-	// FailedAuthDelay is waited before a failed AUTH is answered, to slow
+	// FailedLoginDelay is waited before a failed AUTH is answered, to slow
 	// down password guessing.
-	FailedAuthDelay time.Duration
+	FailedLoginDelay time.Duration
 	// RateLimit, if set, is asked at each MAIL FROM whether the sender (its
 	// AUTH identity, or else its IP address) may send now; false answers
 	// 451 4.7.1.

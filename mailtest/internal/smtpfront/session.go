@@ -138,7 +138,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 			return smtp.ErrAuthFailed
 		}
 		if _, err := ss.s.opts.Store.Authenticate(username, password); err != nil {
-			ss.s.sleep(ss.s.opts.FailedAuthDelay)
+			ss.s.sleep(ss.s.opts.FailedLoginDelay)
 			return smtp.ErrAuthFailed
 		}
 		ss.auth = username
@@ -243,7 +243,7 @@ func (ss *session) Data(r io.Reader) error {
 	switch {
 	case errors.Is(err, memstore.ErrOverQuota):
 		return errOverQuota
-	case errors.Is(err, memstore.ErrNoSuchUser):
+	case errors.Is(err, memstore.ErrNoSuchUser), errors.Is(err, memstore.ErrEmptyAddress):
 		return errNoSuchUser
 	case err != nil:
 		ss.s.opts.Logger.Error("smtp: delivery failed", "session", ss.id, "err", err)
