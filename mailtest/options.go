@@ -33,6 +33,7 @@ type config struct {
 	rateN            int
 	rateWindow       time.Duration
 	hideIMAP         []string
+	imapSetQuota     bool
 	imapIdleTimeout  time.Duration
 	failedAuthDelay  time.Duration
 	hideSMTP         []string
@@ -203,14 +204,25 @@ func WithRateLimit(n int, window time.Duration) Option {
 }
 
 // WithoutIMAPCapability hides IMAP extensions so an application can test
-// its fallbacks: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
+// its fallbacks: "MOVE", "UIDPLUS", "IDLE", "UNSELECT", "SPECIAL-USE",
 // "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
-// "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
-// "IMAP4rev2". A hidden extension is not advertised and its command is
-// refused with BAD. (go-imap always lists IDLE for IMAP4rev1 clients; a
-// hidden IDLE is refused after the client's DONE.)
+// "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN",
+// "LITERAL+", "IMAP4rev2", "ID", "QUOTA", "SORT", "SORT=DISPLAY",
+// "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES". A hidden extension is
+// listed neither before nor after login and its command is refused with
+// BAD (ID, the QUOTA commands, SORT and THREAD as unknown commands). An
+// unknown name makes NewServer fail, as a typo would otherwise hide
+// nothing.
 func WithoutIMAPCapability(names ...string) Option {
 	return func(c *config) { c.hideIMAP = append(c.hideIMAP, names...) }
+}
+
+// WithIMAPSetQuota lets IMAP clients change their own STORAGE limit with
+// SETQUOTA (RFC 9208; QUOTASET is then advertised). Without it SETQUOTA is
+// refused with NO [NOPERM], as on most servers; a test sets quotas with
+// memstore's User.SetQuota.
+func WithIMAPSetQuota() Option {
+	return func(c *config) { c.imapSetQuota = true }
 }
 
 // WithoutSMTPExtension hides SMTP extensions on every SMTP listener so an

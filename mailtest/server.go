@@ -125,6 +125,9 @@ func start(cfg config) (*Server, error) {
 	if err := checkHideable("POP3 capability", cfg.hidePOP3, pop3.Hideable); err != nil {
 		return nil, err
 	}
+	if err := checkHideable("IMAP capability", cfg.hideIMAP, imapfront.Hideable); err != nil {
+		return nil, err
+	}
 	store := memstore.New(memstore.WithAutoCreateUsers(!cfg.onlyKnownUsers))
 	s := &Server{cfg: cfg, store: store, log: cfg.logger, addrs: make(map[Protocol]string)}
 	for _, u := range cfg.users {
@@ -168,6 +171,7 @@ func start(cfg config) (*Server, error) {
 		ReadTimeout:     cfg.readTimeout,
 		IdleTimeout:     cfg.imapIdleTimeout,
 		Trace:           s.imapTraceFunc(),
+		AllowSetQuota:   cfg.imapSetQuota,
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 

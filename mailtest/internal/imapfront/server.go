@@ -40,15 +40,18 @@ type Options struct {
 	RequireTLS bool
 	// Logger receives the server's diagnostics. nil discards them.
 	Logger *slog.Logger
-	// Disable hides capabilities, named case-insensitively: "MOVE",
-	// "UIDPLUS", "IDLE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
-	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-STATUS", "STATUS=SIZE",
-	// "BINARY", "CHILDREN", "LITERAL+" or "IMAP4rev2". A hidden capability
-	// is not advertised, its command or option is refused with BAD, and its
-	// response codes (APPENDUID, COPYUID for UIDPLUS) are left out. Hiding
-	// an extension that IMAP4rev2 includes hides IMAP4rev2 too. One
-	// exception: go-imap always lists IDLE for IMAP4rev1, so a hidden IDLE
-	// is still listed; the command is refused after the client's DONE.
+	// Disable hides capabilities, named case-insensitively (Hideable
+	// lists them; others are ignored, so callers check first): "MOVE", "UIDPLUS", "IDLE",
+	// "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
+	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+	// "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2", and the
+	// command layer's "ID", "QUOTA", "SORT", "SORT=DISPLAY",
+	// "THREAD=ORDEREDSUBJECT" and "THREAD=REFERENCES". A hidden capability
+	// is not advertised, its command or option is refused with BAD (the
+	// command layer's commands as unknown commands), and its response codes
+	// (APPENDUID, COPYUID for UIDPLUS) are left out. Hiding an extension
+	// that IMAP4rev2 includes hides IMAP4rev2 too; hiding SORT hides
+	// SORT=DISPLAY.
 	Disable []string
 	// Intercept, if set, is asked before each command a session handles,
 	// and with Name "CONNECT" before the greeting; a non-nil Action
@@ -67,6 +70,10 @@ type Options struct {
 	// IdleTimeout, if set, replaces go-imap's 35-minute wait for the next
 	// command after login and for the DONE that ends IDLE.
 	IdleTimeout time.Duration
+	// AllowSetQuota lets a client change its own STORAGE limit with
+	// SETQUOTA (RFC 9208), advertised as QUOTASET; otherwise SETQUOTA is
+	// refused with NO [NOPERM].
+	AllowSetQuota bool
 	// Trace, if set, is called for each accepted connection, with its
 	// Command.ConnID, before anything is read or written. Each connection
 	// gets a go-imap server of its own, whose DebugWriter is debug (nil
@@ -85,6 +92,7 @@ type Server struct {
 	ids   atomic.Uint64
 	done  chan struct{} // closed by Close; ends Intercept delays
 	conns sync.WaitGroup
+	live  sessionSet // for Sessions
 
 	mu        sync.Mutex
 	closed    bool
@@ -113,16 +121,13 @@ func NewServer(opts Options) *Server {
 		s.log = slogx.Discard()
 	}
 	s.caps = newCapSet(opts.Disable)
-	var tlsConfig *tls.Config
-	if !s.caps.hidden(capStartTLS) {
-		tlsConfig = opts.TLSConfig
-	}
+	// STARTTLS is the command layer's (frontConn): go-imap gets no
+	// TLSConfig, and never sees a *tls.Conn.
 	s.imap = imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         s.caps.advertised(),
 		Logger:       printfLogger{s.log},
-		TLSConfig:    tlsConfig,
-		InsecureAuth: !opts.RequireTLS,
+		InsecureAuth: true, // the session refuses plaintext logins itself
 	}
 	return s
 }
@@ -194,11 +199,12 @@ func (s *Server) Serve(ln net.Listener) error {
 // serveConn starts c's goroutine on a go-imap server of its own.
 func (s *Server) serveConn(c net.Conn) {
 	opts := s.imap
+	var debug io.Writer
 	if tc := trackedOf(c); tc != nil && s.opts.Trace != nil {
 		_, isTLS := c.(*tls.Conn)
-		opts.DebugWriter, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
+		debug, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
 	}
-	_ = imapserver.New(&opts).Serve(conntrack.OneConn(c))
+	_ = imapserver.New(&opts).Serve(conntrack.OneConn(newFrontConn(s, c, debug)))
 }
 
 // connID numbers the session of conn: the number its connection got when
