@@ -428,4 +428,3 @@ func TestPassThroughLiterals(t *testing.T) {
 	}
 	rc.ok("h", "NOOP")
 }
-
