@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -150,48 +149,48 @@ func writeNums(b *bytes.Buffer, sel *selected, hits []int, uid bool) {
 }
 
 // sortHits orders hits (view indexes, ascending) by criteria. Messages
-// equal by every criterion keep their mailbox order (RFC 5256 §3).
+// equal by every criterion keep their mailbox order (RFC 5256 §3). The keys
+// are computed once per message, into one flat slice.
 func sortHits(sel *selected, hits []int, criteria []sortCriterion) {
-	type keyed struct {
-		idx   int
-		times []time.Time
-		nums  []int64
-		strs  []string
+	type sortVal struct {
+		n, frac int64 // a number, or a time as Unix seconds and nanoseconds
+		s       string
 	}
-	rows := make([]keyed, len(hits))
+	k := len(criteria)
+	vals := make([]sortVal, len(hits)*k)
 	for j, i := range hits {
 		msg := sel.entries[i].msg
-		r := keyed{idx: i}
-		for _, c := range criteria {
-			switch c.key {
-			case "ARRIVAL":
-				r.times = append(r.times, msg.InternalDate())
-			case "DATE":
-				r.times = append(r.times, sentDate(msg))
+		for c, cr := range criteria {
+			v := &vals[j*k+c]
+			switch cr.key {
+			case "ARRIVAL", "DATE":
+				t := msg.InternalDate()
+				if cr.key == "DATE" {
+					t = sentDate(msg)
+				}
+				v.n, v.frac = t.Unix(), int64(t.Nanosecond())
 			case "SIZE":
-				r.nums = append(r.nums, msg.Size())
+				v.n = msg.Size()
 			default:
-				r.strs = append(r.strs, sortString(msg, c.key))
+				v.s = sortString(msg, cr.key)
 			}
 		}
-		rows[j] = r
 	}
-	slices.SortStableFunc(rows, func(x, y keyed) int {
-		var ti, ni, si int
-		for _, c := range criteria {
-			var d int
-			switch c.key {
-			case "ARRIVAL", "DATE":
-				d = x.times[ti].Compare(y.times[ti])
-				ti++
-			case "SIZE":
-				d = cmp.Compare(x.nums[ni], y.nums[ni])
-				ni++
-			default:
-				d = strings.Compare(x.strs[si], y.strs[si])
-				si++
+	order := make([]int32, len(hits))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortStableFunc(order, func(x, y int32) int {
+		for c, cr := range criteria {
+			a, b := &vals[int(x)*k+c], &vals[int(y)*k+c]
+			d := cmp.Compare(a.n, b.n)
+			if d == 0 {
+				d = cmp.Compare(a.frac, b.frac)
 			}
-			if c.reverse {
+			if d == 0 {
+				d = strings.Compare(a.s, b.s)
+			}
+			if cr.reverse {
 				d = -d
 			}
 			if d != 0 {
@@ -200,9 +199,11 @@ func sortHits(sel *selected, hits []int, criteria []sortCriterion) {
 		}
 		return 0
 	})
-	for j, r := range rows {
-		hits[j] = r.idx
+	sorted := make([]int, len(hits))
+	for j, o := range order {
+		sorted[j] = hits[o]
 	}
+	copy(hits, sorted)
 }
 
 // sortString is the string a message sorts by for key, upper-cased for
