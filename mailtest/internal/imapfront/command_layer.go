@@ -193,7 +193,6 @@ func (fc *frontConn) command() error {
 	// after it, the idle timeout.
 	wait, limit := cmdReadTimeout, fc.srv.opts.ReadTimeout
 	if fc.sess != nil {
-		fc.sess.notePublic() // between commands: nothing else runs
 		if fc.sess.user != nil {
 			wait, limit = fc.idleTimeout(), 0
 		}
@@ -369,6 +368,11 @@ func (fc *frontConn) Write(p []byte) (int, error) {
 			fc.lastResp = respCont
 		case fc.idTag != "" && bytes.HasPrefix(p, []byte(fc.idTag+" ")):
 			fc.lastResp = respTagged
+			if fc.sess != nil {
+				// Before the client hears the command is done, so that a
+				// test reading Server.Sessions sees its effect.
+				fc.sess.notePublic()
+			}
 			if fc.capsReply {
 				fc.capsReply = false
 				out = fc.withCaps(p, fc.idTag+" OK ")
@@ -517,6 +521,9 @@ func (fc *frontConn) serveOwn(tag, name string, first []byte, h ownHandler) erro
 		return nil // answered before the handshake
 	default:
 		resp = &imap.StatusResponse{Type: imap.StatusResponseTypeOK, Text: name + " completed"}
+	}
+	if fc.sess != nil {
+		fc.sess.notePublic()
 	}
 	return fc.writeResp(statusLine(tag, resp))
 }

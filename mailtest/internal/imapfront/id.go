@@ -167,7 +167,8 @@ func (s *session) setClientID(params map[string]string) {
 }
 
 // info is the session's SessionInfo. The user and mailbox are published
-// under infoMu by the session's goroutine (notePublic).
+// under infoMu by the session's goroutine before each tagged reply
+// (notePublic).
 func (s *session) info() SessionInfo {
 	s.infoMu.Lock()
 	defer s.infoMu.Unlock()
