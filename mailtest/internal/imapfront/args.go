@@ -47,15 +47,6 @@ func (a *argReader) sp() error {
 	return nil
 }
 
-// maybeSP consumes a space if there is one.
-func (a *argReader) maybeSP() bool {
-	if a.peek() == ' ' {
-		a.pos++
-		return true
-	}
-	return false
-}
-
 // end expects the CRLF that ends the command.
 func (a *argReader) end() error {
 	rest := string(a.b[a.pos:])

@@ -433,12 +433,11 @@ func (fc *frontConn) writeResp(b []byte) error {
 }
 
 // SetReadDeadline ignores go-imap's deadlines: the layer sets its own
-// before each read, knowing what it reads.
+// before each read from what it reads (a command, a literal, IDLE's DONE),
+// so Options.IdleTimeout applies on the event, not on a guess from the
+// deadline's length.
 //
-// workaround(go-imap v2.0.0-beta.8): imapserver's read deadlines are fixed
-// (30 s, 5 min, 35 min) and a net.Conn cannot tell the wait for IDLE's DONE
-// from the others by their length alone; remove when imapserver.Options
-// takes read timeouts.
+// workaround(go-imap v2.0.0-beta.8): imapserver's read deadlines are fixed constants (30 s, 5 min, 35 min) with no option; remove when imapserver.Options takes read timeouts.
 func (fc *frontConn) SetReadDeadline(time.Time) error { return nil }
 
 // SetWriteDeadline passes go-imap's write deadlines on.

@@ -318,8 +318,7 @@ func threadReferences(sel *selected, hits []int) []*threadNode {
 	// root's children; dummies too.
 	var roots []*threadNode
 	seen := make(map[*threadNode]bool)
-	var addRoot func(n *threadNode)
-	addRoot = func(n *threadNode) {
+	addRoot := func(n *threadNode) {
 		for n.parent != nil {
 			n = n.parent
 		}
