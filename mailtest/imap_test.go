@@ -291,3 +291,30 @@ func TestWithoutIMAPCapabilityRefusesUnknownNames(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestIMAPFaultOnSort: Inject reaches the command layer's commands by name.
+func TestIMAPFaultOnSort(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	srv.Inject(mailtest.Fault{Protocol: mailtest.IMAP, Command: "SORT", Times: 1, Reply: "NO [UNAVAILABLE] Sorting is down"})
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@example.com", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	opts := &imapclient.SortOptions{SearchCriteria: &imap.SearchCriteria{}, SortCriteria: []imapclient.SortCriterion{{Key: imapclient.SortKeyDate}}}
+	_, err = c.Sort(opts).Wait()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable || ie.Text != "Sorting is down" {
+		t.Fatalf("first SORT: %v", err)
+	}
+	if nums, err := c.Sort(opts).Wait(); err != nil || len(nums) != 0 {
+		t.Errorf("second SORT: %v %v", nums, err)
+	}
+}
