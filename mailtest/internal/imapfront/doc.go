@@ -39,6 +39,13 @@
 // unknown. The next extension go-imap lacks is added here: a handler in
 // frontConn.handler, its capability in caps.go.
 //
+// go-imap sends unsolicited updates (EXISTS, EXPUNGE, FETCH FLAGS) after
+// its own commands only: its UpdateWriter cannot be made outside
+// imapserver. After one of the layer's commands they wait for the next
+// command go-imap handles (NOOP, FETCH, ...); the session's numbering does
+// not change in between, so SORT and THREAD answer in the numbers the
+// client knows.
+//
 // # Views and updates
 //
 // A selected session keeps its own view of the mailbox: the sequence

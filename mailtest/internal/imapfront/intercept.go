@@ -14,8 +14,9 @@ import (
 // Interception happens where go-imap hands a command to the session, or
 // the command layer runs one of its own, so commands answered without the
 // session (CAPABILITY, NOOP, CHECK, LOGOUT, STARTTLS, ENABLE) and
-// commands rejected for syntax or state are never seen. LSUB is reported as "LIST". IDLE is seen after the "+"
-// continuation was sent, so its reply follows the client's DONE.
+// commands rejected for syntax or state are never seen. LSUB is reported
+// as "LIST". IDLE is seen after the "+" continuation was sent, so its
+// reply follows the client's DONE.
 type Command struct {
 	// Name is the upper-case command name, with "UID " in front for UID
 	// commands: "LOGIN", "AUTHENTICATE", "SELECT", "EXAMINE", "CREATE",

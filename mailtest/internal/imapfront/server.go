@@ -41,8 +41,8 @@ type Options struct {
 	// Logger receives the server's diagnostics. nil discards them.
 	Logger *slog.Logger
 	// Disable hides capabilities, named case-insensitively (Hideable
-	// lists them; others are ignored, so callers check first): "MOVE", "UIDPLUS", "IDLE",
-	// "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
+	// lists them; others are ignored, so callers check first): "MOVE",
+	// "UIDPLUS", "IDLE", "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
 	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 	// "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2", and the
 	// command layer's "ID", "QUOTA", "SORT", "SORT=DISPLAY",
@@ -75,10 +75,10 @@ type Options struct {
 	// refused with NO [NOPERM].
 	AllowSetQuota bool
 	// Trace, if set, is called for each accepted connection, with its
-	// Command.ConnID, before anything is read or written. Each connection
-	// gets a go-imap server of its own, whose DebugWriter is debug (nil
-	// records nothing): every read and write of the connection's
-	// plaintext, in order, after STARTTLS too. end, if set, is called once
+	// Command.ConnID, before anything is read or written. The command
+	// layer writes to debug (nil records nothing) every read and write of
+	// the connection's plaintext, in order, after STARTTLS too, its own
+	// commands' included. end, if set, is called once
 	// the connection's goroutine has ended.
 	Trace func(connID uint64, remoteAddr string, implicitTLS bool) (debug io.Writer, end func())
 }
