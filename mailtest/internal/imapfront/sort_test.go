@@ -236,6 +236,8 @@ func TestThreadTranscript(t *testing.T) {
 	// 3; the two "news" (a duplicate id) get a dummy parent; 9 answers 5.
 	expectLines(t, rc.ok("c", "THREAD REFERENCES UTF-8 ALL"), "* THREAD (1 4)(3 (2)(6))(5 9)((7)(8))(10)")
 	expectLines(t, rc.ok("d", "UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT news"), "* THREAD (7 8)")
+	expectLines(t, rc.ok("d2", "THREAD REFERENCES UTF-8 SUBJECT {4+}\r\nnews"), "* THREAD ((7)(8))")
+	expectLines(t, rc.ok("d3", "THREAD REFERENCES UTF-8 OR SUBJECT {1}\r\nc SUBJECT a"), "+ Ready for literal data", "* THREAD (1 4)(5 9)")
 	for _, tc := range []struct{ cmd, want string }{
 		{"THREAD SUBJECTS UTF-8 ALL", "e BAD [CLIENTBUG] Unknown threading algorithm SUBJECTS"},
 		{"THREAD REFERENCES", "e BAD [CLIENTBUG] Syntax error: expected SP"},
