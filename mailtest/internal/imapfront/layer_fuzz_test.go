@@ -1,9 +1,14 @@
 package imapfront
 
 import (
+	"errors"
 	"github.com/emersion/go-imap/v2"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -109,6 +114,37 @@ func FuzzCommandFraming(f *testing.F) {
 		// A name without "&" passes as it is (UTF-8 from IMAP4rev2 clients).
 		if s, err := decodeUTF7(line); err == nil && utf8.ValidString(line) && !utf8.ValidString(s) {
 			t.Fatalf("decodeUTF7(%q) = %q is not UTF-8", line, s)
+		}
+	})
+}
+
+// FuzzLayerStream sends arbitrary bytes after a login, then ends the
+// stream: whatever the bytes (half commands, literals that never arrive,
+// the layer's commands and go-imap's mixed), the server must not panic,
+// and must hang up once the client has.
+func FuzzLayerStream(f *testing.F) {
+	for _, s := range []string{
+		"a SELECT INBOX\r\nb SORT (DATE) UTF-8 ALL\r\nc THREAD REFERENCES UTF-8 ALL\r\n",
+		"a ID {5}\r\nhello\r\n",
+		"a APPEND INBOX {10+}\r\n0123456789\r\nb SORT (SIZE) UTF-8 ALL\r\n",
+		"a IDLE\r\nDONE\r\nb GETQUOTAROOT INBOX\r\n",
+		"a SELECT INBOX\r\nb SORT (DATE) UTF-8 SUBJECT {99999}\r\n",
+		"a GETQUOTA {3+}\r\nabc\r\nb CAPABILITY\r\n",
+		"a STARTTLS\r\n\x16\x03\x01",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		e := newEnv(t, Options{})
+		e.appendMsg(t, alice, "INBOX", simpleMsg("one", "x"), time.Time{})
+		rc := e.rawLogin(t, alice)
+		_ = rc.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(rc.conn, input); err != nil {
+			return // the server hung up already
+		}
+		_ = rc.conn.(*net.TCPConn).CloseWrite()
+		if _, err := io.Copy(io.Discard, rc.r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("server did not hang up after the client: %v", err)
 		}
 	})
 }
