@@ -502,9 +502,6 @@ func (fc *frontConn) serveOwn(tag, name string, first []byte, h ownHandler) erro
 		args := newArgReader(raw, len(tag)+1+len(name))
 		err = h(fc, tag, name, args)
 	}
-	if errors.Is(err, errConnClosed) || errors.Is(err, net.ErrClosed) {
-		return err
-	}
 	var resp *imap.StatusResponse
 	var ie *imap.Error
 	var se *syntaxError
@@ -514,8 +511,9 @@ func (fc *frontConn) serveOwn(tag, name string, first []byte, h ownHandler) erro
 	case errors.As(err, &se):
 		resp = &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg}
 	case err != nil:
-		fc.srv.log.Warn("imapfront: command failed", "cmd", name, "err", err)
-		resp = &imap.StatusResponse{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal server error"}
+		// The connection failed (a read or write timed out or broke, or a
+		// fault closed it): it ends, as go-imap ends on such errors.
+		return err
 	case name == "STARTTLS":
 		return nil // answered before the handshake
 	default:

@@ -3,6 +3,7 @@ package imapfront
 import (
 	"bufio"
 	"crypto/tls"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -427,4 +428,51 @@ func TestPassThroughLiterals(t *testing.T) {
 		t.Fatalf("big non-sync literal: %q", resp)
 	}
 	rc.ok("h", "NOOP")
+}
+
+// TestTimeoutsByWhatIsRead: the wait for IDLE's DONE and for the next
+// command after login get IdleTimeout, a half-sent command ReadTimeout,
+// told apart by what the layer reads, not by the length of go-imap's
+// deadlines.
+func TestTimeoutsByWhatIsRead(t *testing.T) {
+	t.Parallel()
+	const read, idle = 100 * time.Millisecond, 2 * time.Second
+	e := newEnv(t, Options{ReadTimeout: read, IdleTimeout: idle})
+	hangUp := func(rc *rawConn) time.Duration {
+		start := time.Now()
+		_ = rc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, rc.r); err != nil {
+			t.Fatalf("not closed by the server: %v", err)
+		}
+		return time.Since(start)
+	}
+	for _, tc := range []struct {
+		name  string
+		start func(rc *rawConn)
+		long  bool // IdleTimeout applies
+	}{
+		{"IDLE", func(rc *rawConn) {
+			rc.send("i IDLE")
+			if resp := rc.readResp(); resp != "+ idling" {
+				t.Fatalf("IDLE: %q", resp)
+			}
+		}, true},
+		{"between commands", func(rc *rawConn) {}, true},
+		{"half a command", func(rc *rawConn) { _, _ = io.WriteString(rc.conn, "h SEL") }, false},
+		{"half a literal", func(rc *rawConn) { _, _ = io.WriteString(rc.conn, "h ID (\"a\" {5+}\r\nab") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rc := e.rawLogin(t, alice)
+			rc.ok("s", "SELECT INBOX")
+			tc.start(rc)
+			d := hangUp(rc)
+			if tc.long && d < idle*3/4 {
+				t.Errorf("closed after %v, before IdleTimeout %v", d, idle)
+			}
+			if !tc.long && d >= idle*3/4 {
+				t.Errorf("closed after %v; ReadTimeout is %v", d, read)
+			}
+		})
+	}
 }
