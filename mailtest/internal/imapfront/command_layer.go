@@ -72,6 +72,7 @@ type frontConn struct {
 
 	pending []byte // what go-imap gets next
 	readErr error  // the first read error, returned from then on
+	litBuf  []byte // holds a chunk of a literal for go-imap
 	step    step
 	literal int64  // octets left in the literal being passed on
 	cmd     string // the command go-imap is handling
@@ -142,8 +143,12 @@ func (fc *frontConn) next() error {
 	switch fc.step {
 	case stepLiteral:
 		fc.readDeadline(literalReadTimeout, fc.srv.opts.ReadTimeout)
-		n := int(min(fc.literal, 32<<10))
-		buf := make([]byte, n)
+		// next runs only once pending is empty, so one buffer serves
+		// every chunk of the literal.
+		if fc.litBuf == nil {
+			fc.litBuf = make([]byte, 32<<10)
+		}
+		buf := fc.litBuf[:min(fc.literal, int64(len(fc.litBuf)))]
 		got, err := io.ReadAtLeast(fc.br, buf, 1)
 		if got > 0 {
 			fc.literal -= int64(got)
