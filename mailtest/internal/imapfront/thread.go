@@ -86,7 +86,9 @@ type threadNode struct {
 	idx      int // view index; -1 for a dummy
 	parent   *threadNode
 	children []*threadNode
-	date     time.Time // sent date (RFC 5256 §2.2)
+	date     time.Time   // sent date (RFC 5256 §2.2)
+	subj     subjectInfo // base subject, for step 5
+	rooted   bool        // listed among the root's children (step 2)
 }
 
 func (n *threadNode) dummy() bool { return n.idx < 0 }
@@ -110,14 +112,11 @@ func compareNodes(a, b *threadNode) int {
 }
 
 // subject is the thread subject of a node (its first child's if a dummy).
-func (n *threadNode) subject(sel *selected) subjectInfo {
+func (n *threadNode) subject() subjectInfo {
 	for n.dummy() && len(n.children) > 0 {
 		n = n.children[0]
 	}
-	if n.dummy() {
-		return subjectInfo{}
-	}
-	return messageSubject(sel.entries[n.idx].msg)
+	return n.subj // zero for a dummy
 }
 
 // writeThreadNode writes a node: its number, then a single child inline
@@ -194,19 +193,21 @@ func threadOrderedSubject(sel *selected, hits []int) []*threadNode {
 	return roots
 }
 
-// threadRefs is what REFERENCES threading reads from a message.
+// threadRefs is what REFERENCES threading reads from a message, computed
+// once per message.
 type threadRefs struct {
 	id   string   // Message-ID, "" if none is valid
 	refs []string // References, or else In-Reply-To's first id
+	date time.Time
+	subj subjectInfo
 }
 
 type threadRefsKey struct{}
 
-func messageRefs(m *memstore.Message) threadRefs {
+func messageRefs(m *memstore.Message) *threadRefs {
 	return m.Cached(threadRefsKey{}, func() any {
-
 		h := m.Header()
-		var r threadRefs
+		r := &threadRefs{date: sentDate(m), subj: messageSubject(m)}
 		if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
 			r.id = ids[0]
 		}
@@ -217,7 +218,7 @@ func messageRefs(m *memstore.Message) threadRefs {
 			}
 		}
 		return r
-	}).(threadRefs)
+	}).(*threadRefs)
 }
 
 // msgIDs extracts the "<...>" message ids of a field, leniently: anything
@@ -275,10 +276,10 @@ func threadReferences(sel *selected, hits []int) []*threadNode {
 		return n
 	}
 	all := make([]*threadNode, 0, len(hits))
+	slab := make([]threadNode, len(hits)) // the messages' nodes, in one allocation
 	// (1) Link messages by their references.
-	for _, i := range hits {
-		msg := sel.entries[i].msg
-		refs := messageRefs(msg)
+	for j, i := range hits {
+		refs := messageRefs(sel.entries[i].msg)
 		var n *threadNode
 		if refs.id != "" {
 			if n = byID[refs.id]; n != nil && !n.dummy() {
@@ -286,12 +287,12 @@ func threadReferences(sel *selected, hits []int) []*threadNode {
 			}
 		}
 		if n == nil {
-			n = &threadNode{idx: -1}
+			n = &slab[j]
 			if refs.id != "" && byID[refs.id] == nil {
 				byID[refs.id] = n
 			}
 		}
-		n.idx, n.date = i, sentDate(msg)
+		n.idx, n.date, n.subj = i, refs.date, refs.subj
 		all = append(all, n)
 		// (1A) Each reference is the parent of the next, unless that one
 		// has a parent already or the link would close a loop.
@@ -317,13 +318,12 @@ func threadReferences(sel *selected, hits []int) []*threadNode {
 	// (2) The messages without a parent, in the order first seen, are the
 	// root's children; dummies too.
 	var roots []*threadNode
-	seen := make(map[*threadNode]bool)
 	addRoot := func(n *threadNode) {
 		for n.parent != nil {
 			n = n.parent
 		}
-		if !seen[n] {
-			seen[n] = true
+		if !n.rooted {
+			n.rooted = true
 			roots = append(roots, n)
 		}
 	}
@@ -340,7 +340,7 @@ func threadReferences(sel *selected, hits []int) []*threadNode {
 	}
 	slices.SortStableFunc(roots, compareNodes)
 	// (5) Gather threads with the same base subject.
-	roots = mergeBySubject(sel, roots)
+	roots = mergeBySubject(roots)
 	// (6) Sort every set of siblings by sent date, the deepest first.
 	sortSiblings(roots)
 	return roots
@@ -373,12 +373,12 @@ func pruneDummies(list []*threadNode, parent *threadNode) []*threadNode {
 }
 
 // mergeBySubject is step 5.
-func mergeBySubject(sel *selected, roots []*threadNode) []*threadNode {
+func mergeBySubject(roots []*threadNode) []*threadNode {
 	table := make(map[string]*threadNode)
-	isReply := func(n *threadNode) bool { return !n.dummy() && messageSubject(sel.entries[n.idx].msg).isReply }
+	isReply := func(n *threadNode) bool { return !n.dummy() && n.subj.isReply }
 	// (5B) One thread per subject: prefer a dummy, then a non-reply.
 	for _, n := range roots {
-		subj := n.subject(sel).key
+		subj := n.subject().key
 		if subj == "" {
 			continue
 		}
@@ -391,7 +391,7 @@ func mergeBySubject(sel *selected, roots []*threadNode) []*threadNode {
 	removed := make(map[*threadNode]bool)
 	replaced := make(map[*threadNode]*threadNode)
 	for _, n := range slices.Clone(roots) {
-		subj := n.subject(sel).key
+		subj := n.subject().key
 		if subj == "" {
 			continue
 		}
