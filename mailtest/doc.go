@@ -60,7 +60,8 @@
 //
 // IMAPView shows what an IMAP client of a user would see now: mailboxes
 // with their special-use attributes, UIDVALIDITY and UIDNEXT, and messages
-// with UIDs and flags. POP3View shows what a POP3 client would download:
+// with UIDs and flags, and the user's open IMAP sessions with what each
+// client said about itself with ID (RFC 2971). POP3View shows what a POP3 client would download:
 // the INBOX only, numbered from 1, with sizes and UIDLs, and whether a POP3
 // session holds the maildrop lock. Neither logs in. The two protocols
 // differ as real servers do: IMAP keeps mail and flags on the server and

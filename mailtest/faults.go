@@ -34,7 +34,8 @@ type Fault struct {
 	//     before the reply, so the client cannot know it was taken).
 	//   - IMAP: CONNECT (greeting), LOGIN, AUTHENTICATE, SELECT, EXAMINE,
 	//     CREATE, DELETE, RENAME, LIST, STATUS, APPEND, IDLE, FETCH, STORE,
-	//     SEARCH, COPY, MOVE, EXPUNGE, "UID FETCH", ...
+	//     SEARCH, COPY, MOVE, EXPUNGE, "UID FETCH", ID, GETQUOTA,
+	//     GETQUOTAROOT, SETQUOTA, SORT, "UID SORT", THREAD, "UID THREAD", ...
 	//   - POP3: CONNECT (greeting), USER, PASS, APOP, AUTH, STAT, LIST,
 	//     UIDL, RETR, TOP, DELE, RSET, QUIT.
 	Command string

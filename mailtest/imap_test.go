@@ -2,6 +2,7 @@ package mailtest_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,88 @@ func TestIMAPWrongPassword(t *testing.T) {
 	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"auto@example.com"}, Subject: "s", Text: "x"})
 	if err := c.Login("auto@example.com", "").Wait(); err == nil {
 		t.Fatal("logged in as a user without a password")
+	}
+}
+
+// TestIMAPViewSessionsShowClientID: the ID a client sent (RFC 2971) shows
+// in the user's IMAP view, with the session's transcript and mailbox.
+func TestIMAPViewSessionsShowClientID(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@example.com", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ID(&imap.IDData{Name: "Thunderbird", Version: "128.0"}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sessions := srv.IMAPView("bob@example.com").Sessions
+	if len(sessions) != 1 {
+		t.Fatalf("sessions: %+v", sessions)
+	}
+	s := sessions[0]
+	if s.ClientID["name"] != "Thunderbird" || s.ClientID["version"] != "128.0" || s.Mailbox != "INBOX" {
+		t.Errorf("session: %+v", s)
+	}
+	tr, ok := srv.Transcript(s.TranscriptID)
+	if !ok {
+		t.Fatalf("no transcript %q", s.TranscriptID)
+	}
+	var sawID bool
+	for _, l := range tr.Lines {
+		sawID = sawID || (l.FromClient && strings.Contains(l.Text, `ID ("name" "Thunderbird" "version" "128.0")`))
+	}
+	if !sawID {
+		t.Errorf("transcript lacks the client's ID: %+v", tr.Lines)
+	}
+	if others := srv.IMAPView("alice@example.com").Sessions; len(others) != 0 {
+		t.Errorf("another user's view shows %+v", others)
+	}
+}
+
+func TestWithoutIMAPCapabilityRefusesUnknownNames(t *testing.T) {
+	t.Parallel()
+	_, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("MOOVE"))
+	if err == nil || !strings.Contains(err.Error(), `cannot hide IMAP capability "MOOVE"`) {
+		t.Fatalf("err = %v", err)
+	}
+	srv, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("move", "SORT", "thread=references"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}
+
+// TestIMAPFaultOnSort: Inject reaches the command layer's commands by name.
+func TestIMAPFaultOnSort(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"))
+	srv.Inject(t, mailtest.Fault{Protocol: mailtest.IMAP, Command: "SORT", Times: 1, Reply: "NO [UNAVAILABLE] Sorting is down"})
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@example.com", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	opts := &imapclient.SortOptions{SearchCriteria: &imap.SearchCriteria{}, SortCriteria: []imapclient.SortCriterion{{Key: imapclient.SortKeyDate}}}
+	_, err = c.Sort(opts).Wait()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable || ie.Text != "Sorting is down" {
+		t.Fatalf("first SORT: %v", err)
+	}
+	if nums, err := c.Sort(opts).Wait(); err != nil || len(nums) != 0 {
+		t.Errorf("second SORT: %v %v", nums, err)
 	}
 }

@@ -37,6 +37,7 @@ type config struct {
 	rateN                  int
 	rateWindow             time.Duration
 	hiddenIMAPCapabilities []string
+	imapSetQuota           bool
 	imapIdleTimeout        time.Duration
 	failedLoginDelay       time.Duration
 	hiddenSMTPExtensions   []string
@@ -214,15 +215,25 @@ func WithRateLimit(n int, window time.Duration) Option {
 
 // WithHiddenIMAPCapabilities sets IMAP extensions to hide, so an
 // application can test its fallbacks; each call adds to the set. Names
-// match case-insensitively: "MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE",
-// "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH", "SEARCHRES",
-// "LIST-STATUS", "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+",
-// "IMAP4rev2"; any other name makes New fail. A hidden extension is not
-// advertised and its command is refused with BAD. (go-imap always lists
-// IDLE for IMAP4rev1 clients; a hidden IDLE is refused after the client's
-// DONE.)
+// match case-insensitively: "MOVE", "UIDPLUS", "IDLE", "UNSELECT",
+// "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH",
+// "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "BINARY",
+// "CHILDREN", "LITERAL+", "IMAP4rev2", "ID", "QUOTA", "SORT",
+// "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"; any other
+// name makes New fail, as a typo would otherwise hide nothing. A hidden
+// extension is listed neither before nor after login and its command is
+// refused with BAD (ID, the QUOTA commands, SORT and THREAD as unknown
+// commands).
 func WithHiddenIMAPCapabilities(names ...string) Option {
 	return func(c *config) { c.hiddenIMAPCapabilities = append(c.hiddenIMAPCapabilities, names...) }
+}
+
+// WithIMAPSetQuota sets whether IMAP clients may change their own STORAGE
+// limit with SETQUOTA (RFC 9208; QUOTASET is then advertised). It is off
+// by default: SETQUOTA is refused with NO [NOPERM], as on most servers, and
+// a test sets quotas with memstore's User.SetQuota.
+func WithIMAPSetQuota(on bool) Option {
+	return func(c *config) { c.imapSetQuota = on }
 }
 
 // WithHiddenSMTPExtensions sets SMTP extensions to hide on every SMTP

@@ -192,6 +192,7 @@ func start(cfg config) (*Server, error) {
 		ReadTimeout:      cfg.readTimeout,
 		IdleTimeout:      cfg.imapIdleTimeout,
 		Trace:            s.imapTraceFunc(),
+		AllowSetQuota:    cfg.imapSetQuota,
 	})
 	s.closers = append(s.closers, s.smtp.Close, s.submission.Close, s.pop3.Close, s.imap.Close)
 

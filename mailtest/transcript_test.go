@@ -383,3 +383,39 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestTranscriptIMAPCommandLayer: the command layer's commands, literals
+// and continuation requests are recorded in order with go-imap's lines,
+// also after STARTTLS.
+func TestTranscriptIMAPCommandLayer(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(t, WithUser(trUser, trPass))
+	c, err := imapclient.DialStartTLS(srv.IMAPAddr(), &imapclient.Options{TLSConfig: srv.ClientTLSConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ID(&imap.IDData{Name: "trclient"}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(trUser, trPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sort(&imapclient.SortOptions{SearchCriteria: &imap.SearchCriteria{}, SortCriteria: []imapclient.SortCriterion{{Key: imapclient.SortKeyArrival}}}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Logout().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	tr := findTranscript(t, srv, IMAP, "SORT")
+	// imapclient numbers its tags T1, T2, ...
+	expectInOrder(t, tr, "C: T1 STARTTLS", "S: T1 OK Begin TLS negotiation now", `C: T2 ID ("name" "trclient")`,
+		`S: * ID ("name" "mailrig" "version" "`, "S: T2 OK ID completed", "C: T3 CAPABILITY", "S: * CAPABILITY IMAP4rev2 ",
+		"S: T3 OK CAPABILITY completed", "C: T4 LOGIN ", "S: T4 OK [CAPABILITY ", "C: T5 SELECT INBOX", "S: T5 OK ",
+		"C: T6 SORT (ARRIVAL) UTF-8 ALL", "S: * SORT", "S: T6 OK SORT completed", "C: T7 LOGOUT", "S: * BYE")
+	checkNoSecrets(t, srv)
+}

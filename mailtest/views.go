@@ -16,6 +16,22 @@ type IMAPView struct {
 	// Exists is false if the store has no such user; the view is then empty.
 	Exists    bool
 	Mailboxes []IMAPMailbox
+	// Sessions are the user's IMAP sessions open now, logged in as the
+	// user, in the order they connected.
+	Sessions []IMAPSession
+}
+
+// IMAPSession is one open IMAP session as the server sees it.
+type IMAPSession struct {
+	// TranscriptID names the session's transcript (Server.Transcript).
+	TranscriptID string
+	// Mailbox is the selected mailbox, "" if none.
+	Mailbox string
+	// ClientID is what the client said about itself with the ID command
+	// (RFC 2971), such as "name" and "version", field names as sent and
+	// NIL values left out; nil if it sent no ID. Thunderbird, Apple Mail,
+	// Outlook and imapflow send it.
+	ClientID map[string]string
 }
 
 // IMAPMailbox is one mailbox as LIST, STATUS and SELECT would show it.
@@ -80,7 +96,13 @@ func (s *Server) IMAPView(user string) IMAPView {
 	if !ok {
 		return IMAPView{User: user}
 	}
-	return imapView(u)
+	v := imapView(u)
+	for _, si := range s.imap.Sessions() {
+		if si.User == v.User {
+			v.Sessions = append(v.Sessions, IMAPSession{TranscriptID: imapSessionID(si.ConnID), Mailbox: si.Mailbox, ClientID: si.ClientID})
+		}
+	}
+	return v
 }
 
 func imapView(u *memstore.User) IMAPView {

@@ -1,6 +1,7 @@
 package imapfront
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -49,14 +50,18 @@ var rev2Includes = map[imap.Cap]bool{
 	imap.CapUnselect:     true,
 }
 
-// Hideable lists the capabilities Options.Disable accepts (matched
-// case-insensitively); a caller refuses other names, so a misspelt one is
-// an error instead of hiding nothing.
-var Hideable = []string{
-	"MOVE", "UIDPLUS", "IDLE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
-	"NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-STATUS", "STATUS=SIZE",
-	"BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2",
-}
+// Capabilities of the command layer (see doc.go), which go-imap does not
+// know.
+const (
+	capSort          = imap.CapSort
+	capSortDisplay   = imap.CapSortDisplay
+	capThreadOrdered = imap.Cap("THREAD=ORDEREDSUBJECT")
+	capThreadRefs    = imap.Cap("THREAD=REFERENCES")
+	capQuotaStorage  = imap.Cap("QUOTA=RES-STORAGE")
+)
+
+// layerCaps are the hideable capabilities the command layer implements.
+var layerCaps = []imap.Cap{imap.CapID, imap.CapQuota, capSort, capSortDisplay, capThreadOrdered, capThreadRefs}
 
 // capSet records which capabilities Options.Disable hid.
 type capSet struct {
@@ -66,29 +71,48 @@ type capSet struct {
 func newCapSet(disable []string) capSet {
 	cs := capSet{off: make(map[imap.Cap]bool)}
 	for _, name := range disable {
-		c := canonicalCap(name)
+		c, _ := canonicalCap(name)
 		cs.off[c] = true
 		if rev2Includes[c] {
 			cs.off[imap.CapIMAP4rev2] = true
 		}
 	}
-	// CREATE-SPECIAL-USE makes no sense without SPECIAL-USE.
+	// CREATE-SPECIAL-USE makes no sense without SPECIAL-USE, nor
+	// SORT=DISPLAY without SORT.
 	if cs.off[imap.CapSpecialUse] {
 		cs.off[imap.CapCreateSpecialUse] = true
+	}
+	if cs.off[capSort] {
+		cs.off[capSortDisplay] = true
 	}
 	return cs
 }
 
-// canonicalCap matches a name against the known capabilities
-// case-insensitively.
-func canonicalCap(name string) imap.Cap {
+// Hideable lists the capabilities Options.Disable accepts.
+var Hideable = hideable()
+
+func hideable() []string {
+	var names []string
+	for _, c := range advertisedCaps {
+		names = append(names, string(c))
+	}
+	names = append(names, string(imap.CapIdle), string(imap.CapUnselect), string(capStartTLS))
+	for _, c := range layerCaps {
+		names = append(names, string(c))
+	}
+	return names
+}
+
+// canonicalCap matches a name against the hideable capabilities
+// case-insensitively; ok is false for a name it does not know.
+func canonicalCap(name string) (c imap.Cap, ok bool) {
 	name = strings.TrimSpace(name)
-	for _, c := range append(advertisedCaps, imap.CapIdle, imap.CapUnselect, capStartTLS) {
-		if strings.EqualFold(string(c), name) {
-			return c
+	for _, h := range Hideable {
+		if strings.EqualFold(h, name) {
+			return imap.Cap(h), true
 		}
 	}
-	return imap.Cap(strings.ToUpper(name))
+	return imap.Cap(strings.ToUpper(name)), false
 }
 
 func (cs capSet) hidden(c imap.Cap) bool { return cs.off[c] }
@@ -107,4 +131,53 @@ func (cs capSet) advertised() imap.CapSet {
 // refuseHidden is the reply to a command whose capability is hidden.
 func refuseHidden(c imap.Cap) error {
 	return imapErr(imap.StatusResponseTypeBad, imap.ResponseCodeClientBug, "%s is not supported", c)
+}
+
+// list is the CAPABILITY list for a connection: the one the greeting, a
+// CAPABILITY command and the tagged OK of LOGIN and AUTHENTICATE carry.
+// Before login it holds every capability that does not depend on the user
+// (RFC 9051 §7.2.2), so that clients that read it only once (Python's
+// imaplib) see IDLE and the rest; after login the same list without
+// STARTTLS, AUTH= and LOGINDISABLED.
+func (cs capSet) list(loggedIn, tlsOn, startTLS, canAuth, setQuota bool, appendLimit uint32) []string {
+	var caps []string
+	add := func(c imap.Cap) {
+		if !cs.off[c] {
+			caps = append(caps, string(c))
+		}
+	}
+	add(imap.CapIMAP4rev2)
+	caps = append(caps, string(imap.CapIMAP4rev1), string(imap.CapSASLIR), string(imap.CapLiteralMinus))
+	if !loggedIn {
+		if startTLS && !tlsOn {
+			add(capStartTLS)
+		}
+		if canAuth {
+			caps = append(caps, "AUTH=PLAIN")
+		} else {
+			caps = append(caps, string(imap.CapLoginDisabled))
+		}
+	}
+	add(imap.CapUnselect)
+	caps = append(caps, string(imap.CapEnable))
+	add(imap.CapIdle)
+	caps = append(caps, string(imap.CapUTF8Accept))
+	for _, c := range advertisedCaps {
+		if c != imap.CapIMAP4rev1 && c != imap.CapIMAP4rev2 {
+			add(c)
+		}
+	}
+	caps = append(caps, fmt.Sprintf("APPENDLIMIT=%d", appendLimit))
+	add(imap.CapID)
+	if !cs.off[imap.CapQuota] {
+		caps = append(caps, string(imap.CapQuota), string(capQuotaStorage))
+		if setQuota {
+			caps = append(caps, string(imap.CapQuotaSet))
+		}
+	}
+	add(capSort)
+	add(capSortDisplay)
+	add(capThreadOrdered)
+	add(capThreadRefs)
+	return caps
 }

@@ -43,7 +43,14 @@ func extractEnvelope(h textproto.Header) *imap.Envelope {
 // usual fallback for SENTBEFORE and friends).
 func sentDate(m *memstore.Message) time.Time {
 	return m.Cached(sentDateKey{}, func() any {
-		mh := mail.Header{Header: gomessage.Header{Header: m.Header()}}
+		h := m.Header()
+		// The common RFC 5322 form first: net/mail tries several layouts
+		// and builds an error for each miss, which SORT and THREAD pay
+		// for every message of a mailbox.
+		if t, err := time.Parse(time.RFC1123Z, strings.TrimSpace(h.Get("Date"))); err == nil {
+			return t
+		}
+		mh := mail.Header{Header: gomessage.Header{Header: h}}
 		if t, err := mh.Date(); err == nil && !t.IsZero() {
 			return t
 		}

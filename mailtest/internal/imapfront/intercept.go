@@ -13,17 +13,20 @@ import (
 // Command describes a command about to be handled, as passed to
 // Options.Intercept.
 //
-// Interception happens where go-imap hands a command to the session, so
-// commands go-imap answers by itself (CAPABILITY, NOOP, CHECK, LOGOUT,
-// STARTTLS, ENABLE) and commands it rejects (syntax errors, wrong state)
-// are never seen. LSUB is reported as "LIST". IDLE is seen after the "+"
-// continuation was sent, so its reply follows the client's DONE.
+// Interception happens where go-imap hands a command to the session, or
+// the command layer runs one of its own, so commands answered without the
+// session (CAPABILITY, NOOP, CHECK, LOGOUT, STARTTLS, ENABLE) and
+// commands rejected for syntax or state are never seen. LSUB is reported
+// as "LIST". IDLE is seen after the "+" continuation was sent, so its
+// reply follows the client's DONE.
 type Command struct {
 	// Name is the upper-case command name, with "UID " in front for UID
 	// commands: "LOGIN", "AUTHENTICATE", "SELECT", "EXAMINE", "CREATE",
 	// "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "NAMESPACE",
 	// "STATUS", "APPEND", "IDLE", "UNSELECT", "CLOSE", "EXPUNGE",
-	// "UID EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", ...
+	// "UID EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", and
+	// the command layer's "ID", "GETQUOTA", "GETQUOTAROOT", "SETQUOTA",
+	// "SORT", "UID SORT", "THREAD", "UID THREAD", ...
 	Name string
 	// ConnID numbers the connection, from 1, in the order of acceptance.
 	ConnID uint64

@@ -94,35 +94,6 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	return int(max(n-held, 0)), err
 }
 
-// idleDeadline tells go-imap's wait for the next command (or for DONE),
-// 35 minutes, from its other read deadlines (30 s, 5 min).
-const idleDeadline = 20 * time.Minute
-
-// SetReadDeadline applies the server's ReadTimeout and IdleTimeout to the
-// fixed deadlines go-imap sets.
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if !t.IsZero() {
-		now := time.Now()
-		limit := c.srv.opts.ReadTimeout
-		if t.Sub(now) > idleDeadline {
-			limit = c.srv.opts.IdleTimeout
-		}
-		if limit > 0 && t.After(now.Add(limit)) {
-			t = now.Add(limit)
-		}
-	}
-	return c.Conn.SetReadDeadline(t)
-}
-
-// SetDeadline goes through SetReadDeadline for its read half.
-func (c *trackedConn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.Conn.SetWriteDeadline(t)
-}
-
-// Close closes the connection; after the session closed it also ends it.
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	if c.sessionClosed.Load() {
@@ -146,6 +117,8 @@ func trackedOf(c net.Conn) *trackedConn {
 	switch cc := c.(type) {
 	case *trackedConn:
 		return cc
+	case *frontConn:
+		return cc.tc
 	case *tls.Conn:
 		tc, _ := cc.NetConn().(*trackedConn)
 		return tc

@@ -31,20 +31,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err := s.intercept(name, sel.name); err != nil {
 		return nil, err
 	}
-	if options.ReturnSave || usesSearchRes(criteria) {
-		if s.srv.caps.hidden(imap.CapSearchRes) {
-			return nil, refuseHidden(imap.CapSearchRes)
-		}
+	if options.ReturnSave && s.srv.caps.hidden(imap.CapSearchRes) {
+		return nil, refuseHidden(imap.CapSearchRes)
 	}
 	if (options.ReturnMin || options.ReturnMax || options.ReturnCount) && s.srv.caps.hidden(imap.CapESearch) && !s.rev2() {
 		return nil, refuseHidden(imap.CapESearch)
 	}
-	m := newMatcher(s, criteria)
-	if m.unsupported != "" {
-		return nil, imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeCannot, "%s is not supported", m.unsupported)
+	hits, err := s.searchHits(criteria)
+	if err != nil {
+		return nil, err
 	}
-
-	hits := m.matches(criteria)
 
 	data := &imap.SearchData{Count: uint32(len(hits))}
 	num := func(i int) uint32 {
@@ -86,6 +82,20 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	return data, nil
+}
+
+// searchHits returns the view indexes of the messages that match criteria,
+// in order. SEARCH, SORT and THREAD all select their messages through it,
+// so a search key means the same in each.
+func (s *session) searchHits(criteria *imap.SearchCriteria) ([]int, error) {
+	if usesSearchRes(criteria) && s.srv.caps.hidden(imap.CapSearchRes) {
+		return nil, refuseHidden(imap.CapSearchRes)
+	}
+	m := newMatcher(s, criteria)
+	if m.unsupported != "" {
+		return nil, imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeCannot, "%s is not supported", m.unsupported)
+	}
+	return m.matches(criteria), nil
 }
 
 // addRuns feeds ascending indexes to add as runs of consecutive numbers, so

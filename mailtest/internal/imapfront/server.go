@@ -36,15 +36,18 @@ type Options struct {
 	RequireTLS bool
 	// Logger receives the server's diagnostics. nil discards them.
 	Logger *slog.Logger
-	// Disable hides capabilities, named case-insensitively: "MOVE",
-	// "UIDPLUS", "IDLE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
-	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-STATUS", "STATUS=SIZE",
-	// "BINARY", "CHILDREN", "LITERAL+" or "IMAP4rev2". A hidden capability
-	// is not advertised, its command or option is refused with BAD, and its
-	// response codes (APPENDUID, COPYUID for UIDPLUS) are left out. Hiding
-	// an extension that IMAP4rev2 includes hides IMAP4rev2 too. One
-	// exception: go-imap always lists IDLE for IMAP4rev1, so a hidden IDLE
-	// is still listed; the command is refused after the client's DONE.
+	// Disable hides capabilities, named case-insensitively (Hideable
+	// lists them; others are ignored, so callers check first): "MOVE",
+	// "UIDPLUS", "IDLE", "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
+	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+	// "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2", and the
+	// command layer's "ID", "QUOTA", "SORT", "SORT=DISPLAY",
+	// "THREAD=ORDEREDSUBJECT" and "THREAD=REFERENCES". A hidden capability
+	// is not advertised, its command or option is refused with BAD (the
+	// command layer's commands as unknown commands), and its response codes
+	// (APPENDUID, COPYUID for UIDPLUS) are left out. Hiding an extension
+	// that IMAP4rev2 includes hides IMAP4rev2 too; hiding SORT hides
+	// SORT=DISPLAY.
 	Disable []string
 	// Intercept, if set, is asked before each command a session handles,
 	// and with Name "CONNECT" before the greeting; a non-nil Action
@@ -65,11 +68,15 @@ type Options struct {
 	// IdleTimeout, if set, replaces go-imap's 35-minute wait for the next
 	// command after login and for the DONE that ends IDLE.
 	IdleTimeout time.Duration
+	// AllowSetQuota lets a client change its own STORAGE limit with
+	// SETQUOTA (RFC 9208), advertised as QUOTASET; otherwise SETQUOTA is
+	// refused with NO [NOPERM].
+	AllowSetQuota bool
 	// Trace, if set, is called for each accepted connection, with its
-	// Command.ConnID, before anything is read or written. Each connection
-	// gets a go-imap server of its own, whose DebugWriter is debug (nil
-	// records nothing): every read and write of the connection's
-	// plaintext, in order, after STARTTLS too. end, if set, is called once
+	// Command.ConnID, before anything is read or written. The command
+	// layer writes to debug (nil records nothing) every read and write of
+	// the connection's plaintext, in order, after STARTTLS too, its own
+	// commands' included. end, if set, is called once
 	// the connection's goroutine has ended.
 	Trace func(connID uint64, remoteAddr string, implicitTLS bool) (debug io.Writer, end func())
 }
@@ -83,6 +90,7 @@ type Server struct {
 	ids   atomic.Uint64
 	conns *conntrack.Tracker
 	done  <-chan struct{} // closed by Close; ends Intercept delays
+	live  sessionSet      // for Sessions
 }
 
 // NewServer returns a server for opts. It panics if opts.Store is nil, a
@@ -101,16 +109,13 @@ func NewServer(opts Options) *Server {
 	s.conns = conntrack.New(conntrack.Options{Logger: s.log, ExplicitEnd: true})
 	s.done = s.conns.Done()
 	s.caps = newCapSet(opts.Disable)
-	var tlsConfig *tls.Config
-	if !s.caps.hidden(capStartTLS) {
-		tlsConfig = opts.TLSConfig
-	}
+	// STARTTLS is the command layer's (frontConn): go-imap gets no
+	// TLSConfig, and never sees a *tls.Conn.
 	s.imap = imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         s.caps.advertised(),
 		Logger:       printfLogger{s.log},
-		TLSConfig:    tlsConfig,
-		InsecureAuth: !opts.RequireTLS,
+		InsecureAuth: true, // the session refuses plaintext logins itself
 	}
 	return s
 }
@@ -159,11 +164,12 @@ func (s *Server) traceRefusal(c net.Conn, implicitTLS bool, line string) {
 // serveConn starts c's goroutine on a go-imap server of its own.
 func (s *Server) serveConn(c net.Conn) {
 	opts := s.imap
+	var debug io.Writer
 	if tc := trackedOf(c); tc != nil && s.opts.Trace != nil {
 		_, isTLS := c.(*tls.Conn)
-		opts.DebugWriter, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
+		debug, tc.end = s.opts.Trace(tc.id, c.RemoteAddr().String(), isTLS)
 	}
-	_ = imapserver.New(&opts).Serve(conntrack.OneConn(c))
+	_ = imapserver.New(&opts).Serve(conntrack.OneConn(newFrontConn(s, c, debug)))
 }
 
 // connID numbers the session of conn: the number its connection got when

@@ -3,6 +3,7 @@ package imapfront
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -20,12 +21,18 @@ type session struct {
 	srv  *Server
 	conn *imapserver.Conn
 	tc   *trackedConn // found before STARTTLS can hide it
+	fc   *frontConn   // the command layer in front of go-imap
 	id   uint64
 	log  *slog.Logger
 
 	user     *memstore.User
 	username string
 	sel      *selected
+
+	// infoMu guards what Server.Sessions reads from other goroutines.
+	infoMu              sync.Mutex
+	clientID            map[string]string
+	pubUser, pubMailbox string
 
 	idleMu  sync.Mutex
 	closed  bool
@@ -44,6 +51,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		srv:  s,
 		conn: conn,
 		tc:   trackedOf(conn.NetConn()),
+		fc:   frontOf(conn.NetConn()),
 		id:   id,
 		log:  s.log.With("conn", id, "remote", conn.NetConn().RemoteAddr().String()),
 	}
@@ -55,6 +63,10 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		}
 		return nil, nil, err
 	}
+	if sess.fc != nil {
+		sess.fc.sess = sess
+	}
+	s.live.add(sess)
 	sess.log.Debug("imap session start")
 	return sess, nil, nil
 }
@@ -70,6 +82,7 @@ func (s *session) Close() error {
 		<-end
 	}
 	s.unselect()
+	s.srv.live.remove(s)
 	s.log.Debug("imap session end")
 	if s.tc != nil {
 		// go-imap closes the connection right after this, as its last step.
@@ -80,6 +93,9 @@ func (s *session) Close() error {
 
 // Login checks a LOGIN (or AUTHENTICATE PLAIN) against the store.
 func (s *session) Login(username, password string) error {
+	if err := s.checkPrivacy(); err != nil {
+		return err
+	}
 	if err := s.interceptAs("LOGIN", "", username); err != nil {
 		return err
 	}
@@ -98,12 +114,30 @@ func (s *session) login(username, password string) error {
 	return nil
 }
 
+// checkPrivacy refuses a login without TLS under RequireTLS, in go-imap's
+// words: go-imap cannot tell, as the TLS is the command layer's.
+func (s *session) checkPrivacy() error {
+	if s.srv.opts.RequireTLS && (s.fc == nil || !s.fc.tlsOn) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "TLS is required to authenticate"}
+	}
+	return nil
+}
+
+// frontOf finds the command layer of a connection go-imap holds.
+func frontOf(c net.Conn) *frontConn {
+	fc, _ := c.(*frontConn)
+	return fc
+}
+
 // AuthenticateMechanisms lists the SASL mechanisms offered.
 func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }
 
 // Authenticate starts a SASL exchange. Only PLAIN is offered; the
 // authorization identity must be empty or equal the login name.
 func (s *session) Authenticate(mech string) (sasl.Server, error) {
+	if err := s.checkPrivacy(); err != nil {
+		return nil, err
+	}
 	if err := s.intercept("AUTHENTICATE", ""); err != nil {
 		return nil, err
 	}
