@@ -218,10 +218,10 @@ func WithoutIMAPCapability(names ...string) Option {
 // "PIPELINING", "SIZE", "CHUNKING" or "8BITMIME". A hidden extension is not
 // advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
 // command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
-// SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1). A client that pipelines
-// without PIPELINING is still answered, in order, as by a server that
-// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden;
-// naming it makes New fail.
+// SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1, after go-smtp has read its
+// chunk). A client that pipelines without PIPELINING is still answered, in
+// order, as by a server that reads one command at a time.
+// ENHANCEDSTATUSCODES cannot be hidden; naming it makes New fail.
 func WithoutSMTPExtension(names ...string) Option {
 	return func(c *config) { c.hideSMTP = append(c.hideSMTP, names...) }
 }

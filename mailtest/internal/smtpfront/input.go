@@ -1,53 +1,11 @@
 package smtpfront
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"sync/atomic"
 	"time"
 )
-
-// inputListener wraps each accepted connection in an inputConn. It sits
-// under any TLS layer.
-type inputListener struct{ net.Listener }
-
-func (l inputListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &inputConn{Conn: c}, nil
-}
-
-// inputConn records that the client's byte stream has ended (EOF, reset or
-// a read timeout). go-smtp cannot tell a BDAT chunk cut short by a vanished
-// client from a complete one: io.Copy of the chunk stops at EOF without an
-// error, and for "BDAT n LAST" the session's Data then sees a clean end of
-// the message. Data asks inputEnded before storing anything.
-type inputConn struct {
-	net.Conn
-	ended atomic.Bool
-}
-
-func (c *inputConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if err != nil {
-		c.ended.Store(true)
-	}
-	return n, err
-}
-
-// inputEnded reports whether reading from c (go-smtp's connection, maybe
-// under TLS) has failed or reached EOF.
-func inputEnded(c net.Conn) bool {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	ic, ok := c.(*inputConn)
-	return ok && ic.ended.Load()
-}
 
 // bdatTracker works around a race in go-smtp's BDAT handling: Data runs on
 // a goroutine of go-smtp's that, after Data returns, reads the connection's

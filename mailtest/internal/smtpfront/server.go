@@ -72,11 +72,11 @@ type Options struct {
 	// Disable hides extensions so clients can test their fallbacks:
 	// "STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING" or
 	// "8BITMIME" (see Hideable). A hidden extension is not advertised in
-	// EHLO and its command or parameter is refused: BDAT with 502 5.5.1,
-	// MAIL FROM with SIZE= or BODY= with 555 5.5.4. A client that
-	// pipelines without PIPELINING is still answered, in order. Hiding
-	// any of the last four serves each connection through a relay (see
-	// relay.go), since go-smtp always advertises them.
+	// EHLO and its command or parameter is refused: STARTTLS with 502
+	// 5.5.1, AUTH with 502 5.7.0, SMTPUTF8 with 504 5.5.4, MAIL FROM with
+	// SIZE= or BODY= with 555 5.5.4, BDAT with 502 5.5.1 after its chunk.
+	// A client that pipelines without PIPELINING is still answered, in
+	// order.
 	Disable []string
 	// Trace, if set, is called for each accepted connection, with the ID
 	// its session has (Command.SessionID, memstore.Envelope.SessionID),
@@ -84,24 +84,23 @@ type Options struct {
 	Trace func(sessionID, remoteAddr string, implicitTLS bool) Trace
 }
 
-// Trace is how a connection's protocol lines are recorded. Each
-// connection gets its own go-smtp server, so Debug sees the plaintext of
-// that connection alone, after STARTTLS too.
+// Trace is how a connection's protocol lines are recorded, in plaintext,
+// after STARTTLS too, as the client had them.
 type Trace struct {
-	// Debug gets go-smtp's debug stream: every read and write of the
-	// connection, in order, into one writer. Nil records nothing.
+	// Debug gets every read and write of the connection, in order, into
+	// one writer. Nil records nothing.
 	Debug io.Writer
 	// Note, if set, records a line of the server's own (a connection
 	// refused without a word).
 	Note func(text string)
-	// End, if set, is called once the connection's goroutines have ended.
+	// End, if set, is called once the connection is closed.
 	End func()
 }
 
 // Hideable lists the extensions Options.Disable accepts. go-smtp hides
-// the first three itself; it always advertises the others, which a relay
-// between client and go-smtp leaves out of EHLO (ENHANCEDSTATUSCODES
-// cannot be hidden: every reply carries enhanced codes).
+// the first three itself; the others leave its EHLO reply on the way out
+// (see frontConn). ENHANCEDSTATUSCODES cannot be hidden: every reply
+// carries enhanced codes.
 var Hideable = []string{"STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
 
 func (o *Options) hidden(name string) bool {
@@ -113,14 +112,30 @@ func (o *Options) hidden(name string) bool {
 	return false
 }
 
+// hiddenKeyword reports whether an EHLO keyword go-smtp always lists is
+// hidden.
+func (s *Server) hiddenKeyword(kw []byte) bool {
+	for _, h := range s.hiddenEHLO {
+		if string(kw) == h {
+			return true
+		}
+	}
+	return false
+}
+
 // Server is an SMTP server over a memstore.Store. Create it with NewServer.
 type Server struct {
 	opts Options
-	smtp *smtp.Server
+	// Two go-smtp servers, for connections before TLS and under TLS (see
+	// frontConn); handoff brings connections from one to the other.
+	smtp, smtpTLS *smtp.Server
+	handoff       *handoff
+	hiddenEHLO    []string // EHLO keywords frontConn leaves out
 
 	mu        sync.Mutex
 	listeners []*conntrack.Listener
 	closed    bool
+	handing   bool // smtpTLS serves handoff
 	serving   sync.WaitGroup
 	done      chan struct{} // closed by Close; cuts intercept delays short
 }
@@ -147,34 +162,47 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, done: make(chan struct{})}
-	srv := smtp.NewServer(&backend{s: s})
-	srv.Domain = opts.Domain
-	srv.MaxMessageBytes = opts.MaxMessageBytes
-	srv.MaxRecipients = opts.MaxRecipients
-	if !opts.hidden("STARTTLS") {
-		srv.TLSConfig = opts.TLSConfig
+	s := &Server{opts: opts, done: make(chan struct{}), handoff: newHandoff()}
+	for _, kw := range []string{"PIPELINING", "8BITMIME", "CHUNKING", "SIZE"} {
+		if opts.hidden(kw) {
+			s.hiddenEHLO = append(s.hiddenEHLO, kw)
+		}
 	}
-	srv.AllowInsecureAuth = !opts.RequireTLSForAuth
-	srv.EnableSMTPUTF8 = !opts.hidden("SMTPUTF8")
-	srv.ReadTimeout = opts.ReadTimeout
-	srv.WriteTimeout = opts.WriteTimeout
-	srv.ErrorLog = slogLogger{opts.Logger}
-	s.smtp = srv
+	s.smtp = s.newSMTPServer(!opts.RequireTLSForAuth)
+	s.smtpTLS = s.newSMTPServer(true)
 	return s
+}
+
+// newSMTPServer returns a go-smtp server configured by s.opts. It has no
+// TLSConfig: TLS is frontConn's.
+func (s *Server) newSMTPServer(allowInsecureAuth bool) *smtp.Server {
+	srv := smtp.NewServer(&backend{s: s})
+	srv.Domain = s.opts.Domain
+	srv.MaxMessageBytes = s.opts.MaxMessageBytes
+	srv.MaxRecipients = s.opts.MaxRecipients
+	srv.AllowInsecureAuth = allowInsecureAuth
+	srv.EnableSMTPUTF8 = !s.opts.hidden("SMTPUTF8")
+	srv.ReadTimeout = s.opts.ReadTimeout
+	srv.WriteTimeout = s.opts.WriteTimeout
+	srv.ErrorLog = slogLogger{s.opts.Logger}
+	return srv
 }
 
 // Serve accepts plain connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
 	tl := s.track(ln, nil)
-	return s.serve(inputListener{tl}, tl)
+	fl := frontListener{Listener: tl, s: s}
+	if !s.opts.hidden("STARTTLS") {
+		fl.startTLS = s.opts.TLSConfig
+	}
+	return s.serve(s.smtp, fl, tl)
 }
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
-// Close. Connection tracking sits under TLS, so go-smtp sees *tls.Conn.
+// Close. Connection tracking sits under TLS.
 func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
 	tl := s.track(ln, config)
-	return s.serve(tls.NewListener(inputListener{tl}, config), tl)
+	return s.serve(s.smtpTLS, frontListener{Listener: tls.NewListener(tl, config), s: s, tls: true}, tl)
 }
 
 // track wraps ln so Close can wait for its connections, and so connections
@@ -214,7 +242,7 @@ func (s *Server) track(ln net.Listener, tlsConfig *tls.Config) *conntrack.Listen
 	return tl
 }
 
-func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
+func (s *Server) serve(srv *smtp.Server, ln net.Listener, tl *conntrack.Listener) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -223,94 +251,22 @@ func (s *Server) serve(ln net.Listener, tl *conntrack.Listener) error {
 	}
 	s.listeners = append(s.listeners, tl)
 	s.serving.Add(1)
+	if !s.handing {
+		// The TLS server takes connections after STARTTLS.
+		s.handing = true
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			_ = s.smtpTLS.Serve(s.handoff)
+		}()
+	}
 	s.mu.Unlock()
 	defer s.serving.Done()
-	var err error
-	if s.opts.Trace == nil && !s.opts.needsRelay() {
-		// Without transcripts one go-smtp server serves every connection,
-		// which saves a server and a goroutine per connection.
-		err = s.smtp.Serve(ln)
-	} else {
-		err = s.acceptLoop(ln)
-	}
+	err := srv.Serve(ln)
 	if s.isClosed() {
 		return nil
 	}
 	return err
-}
-
-// acceptLoop hands each connection to a go-smtp server of its own (see
-// Trace), directly or through a relay (see relay). go-smtp's Serve
-// returns as soon as it has started the connection's goroutine, when it
-// asks our one-connection listener for a second one; Shutdown then waits
-// for that goroutine, so Close still returns only after every goroutine
-// ended.
-func (s *Server) acceptLoop(ln net.Listener) error {
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() || errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warn("smtp: accept failed; retrying", "err", err, "delay", delay)
-				if !s.sleep(delay) {
-					return nil
-				}
-				continue
-			}
-			return err
-		}
-		delay = 0
-		s.serveConn(c)
-	}
-}
-
-// serveConn starts serving c on a go-smtp server of its own.
-func (s *Server) serveConn(c net.Conn) {
-	id := newSessionID()
-	var tr Trace
-	if s.opts.Trace != nil {
-		_, isTLS := c.(*tls.Conn)
-		tr = s.opts.Trace(id, addrString(c.RemoteAddr()), isTLS)
-	}
-	if s.opts.needsRelay() {
-		s.serveRelay(c, id, tr)
-		return
-	}
-	srv := s.newConnServer(&backend{s: s, id: id}, tr.Debug)
-	_ = srv.Serve(conntrack.OneConn(c)) // returns at once
-	s.serving.Add(1)
-	go func() {
-		defer s.serving.Done()
-		_ = srv.Shutdown(context.Background()) // waits for the connection's goroutine
-		if tr.End != nil {
-			tr.End()
-		}
-	}()
-}
-
-// newConnServer returns a go-smtp server like s.smtp for one connection,
-// served by b.
-func (s *Server) newConnServer(b *backend, debug io.Writer) *smtp.Server {
-	t := s.smtp
-	srv := smtp.NewServer(b)
-	srv.Domain = t.Domain
-	srv.MaxMessageBytes = t.MaxMessageBytes
-	srv.MaxRecipients = t.MaxRecipients
-	srv.TLSConfig = t.TLSConfig
-	srv.AllowInsecureAuth = t.AllowInsecureAuth
-	srv.EnableSMTPUTF8 = t.EnableSMTPUTF8
-	srv.ReadTimeout = t.ReadTimeout
-	srv.WriteTimeout = t.WriteTimeout
-	srv.ErrorLog = t.ErrorLog
-	if debug != nil {
-		srv.Debug = debug
-	}
-	return srv
 }
 
 // traceRefusal records a connection turned away before go-smtp saw it.
@@ -358,9 +314,13 @@ func (s *Server) Close() error {
 	close(s.done)
 	s.mu.Unlock()
 
-	err := s.smtp.Close()
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		err = nil
+	s.handoff.Close()
+	var err error
+	for _, srv := range []*smtp.Server{s.smtp, s.smtpTLS} {
+		if cerr := srv.Close(); cerr != nil && err == nil &&
+			!errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
 	}
 	for _, l := range listeners {
 		if cerr := l.CloseAll(); cerr != nil && err == nil {

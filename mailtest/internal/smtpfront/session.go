@@ -28,36 +28,28 @@ var (
 	// Parameters of hidden extensions (RFC 5321 §4.1.1.11).
 	errNoSize = &smtp.SMTPError{Code: 555, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "SIZE parameter not supported"}
 	errNoBody = &smtp.SMTPError{Code: 555, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "BODY parameter not supported"}
+	errNoBDAT = &smtp.SMTPError{Code: 502, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Command not implemented"}
 	// errDropped is returned after a fault closed the connection; go-smtp
 	// then fails to write its reply, which is the point.
 	errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection dropped by a test fault"}
 )
 
-// backend serves one connection (see Server.serveConn): id is the ID of
-// its session, kept across STARTTLS and repeated EHLO. Behind a relay,
-// tls says the client's connection uses TLS, which go-smtp cannot see.
+// backend starts the sessions of a go-smtp server; every connection it
+// serves is a frontConn.
 type backend struct {
-	s   *Server
-	id  string
-	tls bool
+	s *Server
 }
 
 // NewSession starts the state of one SMTP connection (after HELO/EHLO).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	_, isTLS := c.TLSConnectionState()
-	isTLS = isTLS || b.tls
-	id := b.id
-	if id == "" {
-		// The shared server (no transcripts): one ID per session.
-		id = newSessionID()
-	}
+	fc := c.Conn().(*frontConn)
 	ss := &session{
 		s:      b.s,
 		conn:   c,
-		id:     id,
+		id:     fc.id,
 		helo:   c.Hostname(),
-		tls:    isTLS,
-		remote: addrString(c.Conn().RemoteAddr()),
+		tls:    fc.tls,
+		remote: fc.remote,
 	}
 	if err := ss.intercept("HELO", ss.helo); err != nil {
 		return nil, err
@@ -204,6 +196,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (ss *session) Data(r io.Reader) error {
 	ss.bdat.started(r)
+	if _, isBDAT := r.(*io.PipeReader); isBDAT && ss.s.opts.hidden("CHUNKING") {
+		// go-smtp has read the chunk already and will discard the rest.
+		return errNoBDAT
+	}
 	var buf bytes.Buffer
 	if !ss.s.opts.NoTraceHeaders {
 		ss.writeTrace(&buf)
