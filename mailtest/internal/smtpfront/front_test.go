@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -556,5 +557,77 @@ func TestFrontFaults(t *testing.T) {
 	}
 	if got := c.reply(); !strings.HasPrefix(got[0], "221 ") {
 		t.Errorf("QUIT before a half-close: %q", got)
+	}
+}
+
+// TestDeferGoesWithSession: an action kept by Defer lives in the session;
+// a client that quits between RCPT and DATA leaves nothing behind (the
+// action becomes garbage), and the next transaction does not see it.
+func TestDeferGoesWithSession(t *testing.T) {
+	t.Parallel()
+	released := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var deferred []*Action
+	_, addr := frontServer(t, Options{Intercept: func(c Command) *Action {
+		switch {
+		case c.Name == "RCPT" && strings.HasPrefix(c.Arg, "later"):
+			act := &Action{Code: 451, EnhancedCode: [3]int{4, 3, 0}, Text: "Later"}
+			if c.Arg == "later-quit@example.com" {
+				runtime.SetFinalizer(act, func(*Action) { once.Do(func() { close(released) }) })
+			}
+			c.Defer(act)
+		case c.Name == "DATA":
+			mu.Lock()
+			deferred = append(deferred, c.Deferred)
+			mu.Unlock()
+			return c.Deferred
+		}
+		return nil
+	}}, false)
+
+	c := dialRaw(t, addr, false)
+	c.expect("EHLO client.example", "250 ")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<later@example.com>", "250")
+	c.expect("RSET", "250")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "250 ") // RSET forgot it
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<later@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "451 4.3.0 Later")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "250 ") // DATA used it up
+	mu.Lock()
+	if len(deferred) != 3 || deferred[0] != nil || deferred[1] == nil || deferred[2] != nil {
+		t.Errorf("DATA saw Deferred %v, want nil, the action, nil", deferred)
+	}
+	deferred = nil // the test's own references go
+	mu.Unlock()
+
+	// Quit between RCPT and DATA: once the session is gone, so is the
+	// action (the finalizer runs only when nothing refers to it).
+	q := dialRaw(t, addr, false)
+	q.expect("EHLO client.example", "250 ")
+	q.expect("MAIL FROM:<a@example.com>", "250")
+	q.expect("RCPT TO:<later-quit@example.com>", "250")
+	q.expect("QUIT", "221")
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-deadline.C:
+			t.Fatal("the deferred action is still referenced after its sessions ended")
+		case <-time.After(10 * time.Millisecond): // the finalizer runs on its own goroutine
+		}
 	}
 }

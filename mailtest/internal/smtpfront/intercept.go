@@ -28,6 +28,20 @@ type Command struct {
 	AuthUser string
 	// RemoteAddr is the client's address.
 	RemoteAddr string
+	// Deferred, for DATA, is the action the last Defer of the transaction
+	// kept, or nil.
+	Deferred *Action
+
+	session *session // of RCPT, for Defer
+}
+
+// Defer, called on a RCPT, keeps act for the transaction's DATA, where the
+// hook gets it back as Command.Deferred. The session holds it and forgets
+// it when the transaction ends (DATA, RSET, EHLO) or the connection does.
+func (c Command) Defer(act *Action) {
+	if c.session != nil {
+		c.session.deferred = act
+	}
 }
 
 // Action replaces or delays the answer to a command. The zero Action lets

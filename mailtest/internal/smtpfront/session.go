@@ -60,7 +60,11 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 // intercept runs the Intercept hook for a command and turns its action
 // into the error go-smtp sends as the reply.
 func (ss *session) intercept(name, arg string) error {
-	act := ss.s.intercept(Command{Name: name, Arg: arg, SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote})
+	cmd := Command{Name: name, Arg: arg, SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote}
+	if name == "RCPT" {
+		cmd.session = ss
+	}
+	act := ss.s.intercept(cmd)
 	if act == nil {
 		return nil
 	}
@@ -94,8 +98,9 @@ type session struct {
 	remote string
 	auth   string // authenticated identity
 
-	from  string
-	rcpts []string
+	from     string
+	rcpts    []string
+	deferred *Action // kept by Command.Defer for this transaction's DATA
 
 	bdat bdatTracker
 }
@@ -103,7 +108,7 @@ type session struct {
 var _ smtp.AuthSession = (*session)(nil)
 
 func (ss *session) Reset() {
-	ss.from, ss.rcpts = "", nil
+	ss.from, ss.rcpts, ss.deferred = "", nil, nil
 }
 
 func (ss *session) Logout() error { return nil }
@@ -217,7 +222,8 @@ func (ss *session) Data(r io.Reader) error {
 		// message cleanly all the same (see inputConn). Store nothing.
 		return fmt.Errorf("smtpfront: reading BDAT: %w", io.ErrUnexpectedEOF)
 	}
-	act := ss.s.intercept(Command{Name: "DATA", SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote})
+	act := ss.s.intercept(Command{Name: "DATA", SessionID: ss.id, AuthUser: ss.auth, RemoteAddr: ss.remote, Deferred: ss.deferred})
+	ss.deferred = nil
 	if act != nil && !act.Drop {
 		return act.smtpError()
 	}
