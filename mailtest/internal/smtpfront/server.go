@@ -303,6 +303,11 @@ func (s *Server) isClosed() bool {
 
 // Close closes every listener and connection and returns when every
 // goroutine the server started has ended.
+//
+// workaround(go-smtp v0.25.1): Server.Close does not wait for connection
+// goroutines and Shutdown hangs on idle clients, so Close waits for every
+// tracked connection to be closed, the last thing those goroutines do;
+// remove when go-smtp's Close waits.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
