@@ -36,6 +36,8 @@ import (
 //     AUTH even with Options.RequireTLSForAuth.
 //   - It records the conversation for Trace.Debug as the client had it,
 //     and whether the client's input has ended (see inputEnded).
+//   - It writes a multi-line reply in one write where go-smtp makes one
+//     per line.
 type frontConn struct {
 	net.Conn // the client's connection, or TLS over it
 
@@ -54,7 +56,8 @@ type frontConn struct {
 	// wmu makes a reply and its record one step, so that Close, which
 	// may come from another goroutine, ends the trace after the record.
 	wmu         sync.Mutex
-	traceClosed bool // guarded by wmu
+	traceClosed bool   // guarded by wmu
+	pending     []byte // lines of a multi-line reply not yet written; guarded by wmu
 
 	upgrade   atomic.Bool // STARTTLS was answered 220
 	ended     atomic.Bool // reading failed or reached EOF
@@ -95,6 +98,16 @@ var (
 	ehloStartTLS      = []byte("250-STARTTLS\r\n")
 	ehloChunkingThenS = []byte("250-CHUNKING\r\n250-STARTTLS\r\n")
 )
+
+// maxPending bounds the lines of a multi-line reply held for one write.
+const maxPending = 4096
+
+// continues reports whether the last line of b is a reply line that more
+// lines follow ("250-…").
+func continues(b []byte) bool {
+	last := b[bytes.LastIndexByte(b[:len(b)-1], '\n')+1:]
+	return len(last) >= 4 && last[3] == '-'
+}
 
 // edit returns what the client gets for go-smtp's line p: p itself, a
 // replacement, or nothing.
@@ -149,6 +162,16 @@ func (fc *frontConn) Write(p []byte) (int, error) {
 	}
 	fc.wmu.Lock()
 	defer fc.wmu.Unlock()
+	if continues(out) && len(fc.pending)+len(out) <= maxPending {
+		// go-smtp writes the rest of the reply right away: send it whole,
+		// in one write instead of one per line (EHLO has ten).
+		fc.pending = append(fc.pending, out...)
+		return len(p), nil
+	}
+	if len(fc.pending) > 0 {
+		out = append(fc.pending, out...)
+		fc.pending = fc.pending[:0]
+	}
 	if _, err := fc.Conn.Write(out); err != nil {
 		return 0, err
 	}

@@ -7,12 +7,13 @@ import (
 	"sync"
 )
 
-// SMTP turns go-smtp's debug stream of one connection (Server.Debug: what
-// it reads and what it writes, in the order it happens, into one writer)
-// into transcript lines.
+// SMTP turns the debug stream of one SMTP connection (smtpfront's
+// Trace.Debug: what the server reads and what it writes, in the order it
+// happens, into one writer) into transcript lines.
 //
 // Direction follows from SMTP's rules. go-smtp writes each reply line with
-// one flush, so server output always arrives as whole lines that start
+// one flush (smtpfront's edits keep whole lines), so server output always
+// arrives as whole lines that start
 // with a three-digit code and a space or dash; a client's command line
 // never starts that way. Outside commands the client sends raw octets: the
 // message after a 354 reply, up to CRLF.CRLF, and the n octets after
