@@ -225,8 +225,10 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 	tailMax := s.r.limits.Lines - headMax - 1 // one line for the omission marker
 	if len(s.head) < headMax {
 		if s.head == nil {
-			s.head = make([]headLine, 0, 32)
-			s.arena = make([]byte, 0, 2048)
+			// Enough for a typical SMTP session (EHLO, MAIL, RCPT,
+			// DATA, QUIT: about 22 lines, 700 bytes) without growing.
+			s.head = make([]headLine, 0, 24)
+			s.arena = make([]byte, 0, 1024)
 		}
 		off := len(s.arena)
 		if b != nil {
