@@ -166,6 +166,13 @@ func (w *SMTP) client(p []byte) {
 // clientLine records the assembled client line, masked, and starts a BDAT
 // chunk if it announces one.
 func (w *SMTP) clientLine() {
+	if b := trimEOL(w.line.b); !w.maskNext && len(w.line.b) == w.line.n &&
+		!(len(b) >= 5 && (equalFoldASCII(b[:5], "AUTH ") || equalFoldASCII(b[:5], "BDAT "))) {
+		// The common case, recorded from the line buffer without a copy.
+		w.s.addBytes(true, b)
+		w.line.reset()
+		return
+	}
 	text, full := w.line.text()
 	w.line.reset()
 	switch {
