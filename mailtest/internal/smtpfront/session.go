@@ -83,9 +83,12 @@ func addrString(a net.Addr) string {
 }
 
 func newSessionID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "smtp-" + hex.EncodeToString(b[:])
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	var id [len("smtp-") + 2*len(r)]byte
+	copy(id[:], "smtp-")
+	hex.Encode(id[len("smtp-"):], r[:])
+	return string(id[:])
 }
 
 // session is one SMTP connection's transaction state.

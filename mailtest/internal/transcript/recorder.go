@@ -208,11 +208,19 @@ func (s *Session) add(fromClient bool, text string, full int) {
 // are copied into the session's arena, so the common case allocates
 // nothing per line.
 func (s *Session) addBytes(fromClient bool, text []byte) {
+	s.addBytesAt(time.Time{}, fromClient, text)
+}
+
+// addBytesAt is addBytes with the time the line was seen, if known (the
+// lines of one read or write share it).
+func (s *Session) addBytesAt(now time.Time, fromClient bool, text []byte) {
 	if len(text) > s.r.limits.LineBytes {
 		s.add(fromClient, string(text[:s.r.limits.LineBytes]), len(text))
 		return
 	}
-	now := time.Now()
+	if now.IsZero() {
+		now = time.Now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store(now, fromClient, "", text)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // SMTP turns the debug stream of one SMTP connection (smtpfront's
@@ -106,6 +107,7 @@ func isReplyChunk(p []byte) bool {
 }
 
 func (w *SMTP) server(p []byte) {
+	now := time.Now() // one write, one time: a multi-line reply comes at once
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		line := p[:i+1]
@@ -122,7 +124,7 @@ func (w *SMTP) server(p []byte) {
 		if len(text) > w.max {
 			w.s.add(false, string(text[:w.max]), len(text))
 		} else {
-			w.s.addBytes(false, text)
+			w.s.addBytesAt(now, false, text)
 		}
 	}
 }
