@@ -195,14 +195,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !s.opts.hidden("STARTTLS") {
 		fl.startTLS = s.opts.TLSConfig
 	}
-	return s.serve(s.smtp, fl, tl)
+	return s.serve(s.smtp, fl, tl, fl.startTLS != nil)
 }
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
 // Close. Connection tracking sits under TLS.
 func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
 	tl := s.track(ln, config)
-	return s.serve(s.smtpTLS, frontListener{Listener: tls.NewListener(tl, config), s: s, tls: true}, tl)
+	return s.serve(s.smtpTLS, frontListener{Listener: tls.NewListener(tl, config), s: s, tls: true}, tl, false)
 }
 
 // track wraps ln so Close can wait for its connections, and so connections
@@ -242,7 +242,9 @@ func (s *Server) track(ln net.Listener, tlsConfig *tls.Config) *conntrack.Listen
 	return tl
 }
 
-func (s *Server) serve(srv *smtp.Server, ln net.Listener, tl *conntrack.Listener) error {
+// serve runs srv on ln; startTLS says ln offers STARTTLS, whose
+// connections the TLS server then takes through handoff.
+func (s *Server) serve(srv *smtp.Server, ln net.Listener, tl *conntrack.Listener, startTLS bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -251,8 +253,7 @@ func (s *Server) serve(srv *smtp.Server, ln net.Listener, tl *conntrack.Listener
 	}
 	s.listeners = append(s.listeners, tl)
 	s.serving.Add(1)
-	if !s.handing {
-		// The TLS server takes connections after STARTTLS.
+	if startTLS && !s.handing {
 		s.handing = true
 		s.serving.Add(1)
 		go func() {
