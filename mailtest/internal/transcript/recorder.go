@@ -93,6 +93,7 @@ func (r *Recorder) Start(id, protocol, remoteAddr string) *Session {
 	if len(r.order) >= r.limits.Sessions {
 		old := r.order[0]
 		delete(r.byID, old.id)
+		s.reuse(old)
 		r.order[0] = nil
 		r.order = r.order[1:] // append reallocates now and then: O(1) amortised
 		r.forgotten++
@@ -100,6 +101,20 @@ func (r *Recorder) Start(id, protocol, remoteAddr string) *Session {
 	r.order = append(r.order, s)
 	r.byID[id] = s
 	return s
+}
+
+// reuse takes the line buffers of old, a session just forgotten, if it has
+// ended: a server that opens a connection per message then records each
+// new transcript into the buffers of the one it pushes out. (A forgotten
+// session that a caller still holds reads as empty afterwards.)
+func (s *Session) reuse(old *Session) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	if !old.ended || old.head == nil {
+		return
+	}
+	s.head, s.arena = old.head[:0], old.arena[:0]
+	old.head, old.arena = nil, nil
 }
 
 // Session returns the recorded session id, or nil.
