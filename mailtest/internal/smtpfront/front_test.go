@@ -631,3 +631,37 @@ func TestDeferGoesWithSession(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontBadHandshake: a client that answers STARTTLS's 220 with
+// something other than a TLS handshake loses the connection (go-smtp
+// itself wrote a plaintext 550 into the half-started handshake and went
+// on), and the server stays fine for the next client.
+func TestFrontBadHandshake(t *testing.T) {
+	t.Parallel()
+	_, addr := frontServer(t, Options{TLSConfig: serverTLS(t)}, false)
+	c := dialRaw(t, addr, false)
+	c.expect("EHLO client.example", "250 ")
+	c.expect("STARTTLS", "220 2.0.0 Ready to start TLS")
+	c.send("EHLO not.tls\r\n")
+	var got []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := c.r.Read(buf)
+		got = append(got, buf[:n]...)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the connection stayed open after a bad handshake")
+		}
+		if err != nil {
+			break
+		}
+	}
+	// Only a TLS alert may come back: no plaintext reply.
+	if bytes.Contains(got, []byte("\r\n")) && bytes.Contains(got, []byte(" 5.")) {
+		t.Errorf("after a bad handshake the server said %q", got)
+	}
+	d := dialRaw(t, addr, false)
+	d.expect("EHLO client.example", "250 ")
+	d.startTLS()
+	d.expect("EHLO client.example", "250 ")
+}
