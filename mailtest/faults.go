@@ -210,8 +210,12 @@ func (s *Server) smtpIntercept(cmd smtpfront.Command) *fault.Action {
 			return nil
 		case cmd.Name == "RCPT":
 			return s.addressFault(cmd)
+		case cmd.Name == "DATA" && cmd.Deferred != nil:
+			s.log.Info("address fault", "command", "DATA", "session", cmd.SessionID)
+			s.noteAddressFault(cmd.SessionID, cmd.Deferred, "(DATA)")
+			return cmd.Deferred
 		}
-		return s.pendingAddressFault(cmd)
+		return nil
 	}
 	s.log.Info("fault injected", "fault", f.String(), "session", cmd.SessionID)
 	s.noteFault(cmd.SessionID, f)
@@ -230,16 +234,20 @@ var defaultEnhanced = map[int][3]int{
 	550: {5, 1, 1}, 551: {5, 1, 6}, 552: {5, 2, 2}, 553: {5, 1, 3}, 554: {5, 7, 1},
 }
 
-// addressFault answers RCPT for a "fail-rcpt-…" address, and remembers a
-// "fail-data-…" address so the DATA of the same session fails.
+// addressFault answers RCPT for a "fail-rcpt-…" address, and has the
+// session keep a "fail-data-…" address's action for the transaction's DATA
+// (see smtpIntercept).
 func (s *Server) addressFault(cmd smtpfront.Command) *fault.Action {
+	if !mayBeAddressFault(cmd.Arg) {
+		return nil
+	}
 	m := addressPattern.FindStringSubmatch(strings.Trim(cmd.Arg, "<>"))
 	if m == nil {
 		return nil
 	}
 	act := actionFor(m[2])
 	if strings.EqualFold(m[1], "data") {
-		s.pendingData.Store(cmd.SessionID, act)
+		cmd.Defer(act)
 		return nil
 	}
 	s.log.Info("address fault", "address", cmd.Arg, "session", cmd.SessionID)
@@ -247,20 +255,11 @@ func (s *Server) addressFault(cmd smtpfront.Command) *fault.Action {
 	return act
 }
 
-// pendingAddressFault plays a DATA failure requested by a recipient of the
-// session, and forgets requests of transactions that were reset.
-func (s *Server) pendingAddressFault(cmd smtpfront.Command) *fault.Action {
-	switch cmd.Name {
-	case "DATA":
-		if v, ok := s.pendingData.LoadAndDelete(cmd.SessionID); ok {
-			s.log.Info("address fault", "command", "DATA", "session", cmd.SessionID)
-			s.noteAddressFault(cmd.SessionID, v.(*fault.Action), "(DATA)")
-			return v.(*fault.Action)
-		}
-	case "MAIL", "HELO":
-		s.pendingData.Delete(cmd.SessionID)
-	}
-	return nil
+// mayBeAddressFault is a quick test that spares most addresses the
+// regular expression: a local part that starts with "fail-".
+func mayBeAddressFault(addr string) bool {
+	addr = strings.TrimPrefix(addr, "<")
+	return len(addr) > 5 && strings.EqualFold(addr[:5], "fail-")
 }
 
 func actionFor(code string) *fault.Action {

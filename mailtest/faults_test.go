@@ -334,8 +334,12 @@ func TestCapabilitySwitches(t *testing.T) {
 	s.smtp("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
 	s.smtp("MAIL FROM:<a@example.com>", "250")
 	s.smtp("RCPT TO:<x@example.com>", "250")
-	s.smtp("BDAT 4 LAST", "502 5.5.1")
-	s.smtp("NOOP", "250") // the octets after BDAT are commands again
+	// go-smtp reads a BDAT's chunk before anything can refuse it.
+	fmt.Fprint(s.conn, "BDAT 4 LAST\r\nabcd")
+	if got := s.smtpReply(); !strings.HasPrefix(got, "502 5.5.1") {
+		t.Errorf("BDAT without CHUNKING: %q", got)
+	}
+	s.smtp("NOOP", "250")
 	s.smtp("RSET", "250")
 
 	// Complete sends still work, through net/smtp and go-smtp's client.

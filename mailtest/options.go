@@ -242,10 +242,11 @@ func WithIMAPSetQuota(on bool) Option {
 // or "8BITMIME", matched case-insensitively. A hidden extension is not
 // advertised in EHLO (before or after STARTTLS, and on SMTPS) and its
 // command or parameter is refused (AUTH: 502 5.7.0; SMTPUTF8: 504 5.5.4;
-// SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1). A client that pipelines
-// without PIPELINING is still answered, in order, as by a server that
-// reads one command at a time. ENHANCEDSTATUSCODES cannot be hidden; it,
-// or any other name, makes New fail.
+// SIZE= and BODY=: 555 5.5.4; BDAT: 502 5.5.1, after go-smtp has read its
+// chunk). A client that pipelines without PIPELINING is still answered, in
+// order, as by a server that reads one command at a time.
+// ENHANCEDSTATUSCODES cannot be hidden; it, or any other name, makes New
+// fail.
 func WithHiddenSMTPExtensions(names ...string) Option {
 	return func(c *config) { c.hiddenSMTPExtensions = append(c.hiddenSMTPExtensions, names...) }
 }

@@ -119,7 +119,7 @@ func TestSMTPOversizeDataAndBDAT(t *testing.T) {
 	c.want("552 5.3.4 Max message size exceeded")
 	// The transaction was reset: BDAT now needs a new MAIL.
 	c.send("BDAT 3 LAST\r\nabc")
-	c.want("502 5.5.1 Missing RCPT TO command.")
+	c.want("503 5.5.1 Bad sequence of commands")
 
 	// The session survives: a small message in two chunks goes through.
 	c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n")

@@ -86,8 +86,11 @@ func (s *Server) deliverTo(user, mailbox string, d Draft, flags []string) (uint3
 	return mb.Append(memstore.NewMessage(raw, d.Date, memstore.Envelope{}), memstore.NewFlags(flags...))
 }
 
-// sendPlain runs one SMTP transaction without TLS (go-smtp's SendMail
-// insists on STARTTLS, which the plain listener does not offer).
+// sendPlain runs one SMTP transaction without TLS.
+//
+// workaround(go-smtp v0.25.1): smtp.SendMail insists on STARTTLS (it dials
+// with DialStartTLS), which the plain listener does not offer, so this uses
+// the Client directly; remove when SendMail can send without TLS.
 func sendPlain(addr, from string, to []string, raw []byte) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {

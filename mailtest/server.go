@@ -74,9 +74,8 @@ type Server struct {
 	imap       *imapfront.Server
 	closers    []func() error
 
-	faults      faultSet
-	pendingData sync.Map // SMTP session ID -> DATA action asked by a fail-data-… recipient
-	rate        *rateLimiter
+	faults faultSet
+	rate   *rateLimiter
 
 	transcripts *transcript.Recorder // nil with WithTranscripts(false)
 

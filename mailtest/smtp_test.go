@@ -143,7 +143,7 @@ func TestSMTPReplies(t *testing.T) {
 		}},
 		{"DATA before RCPT", nil, [][2]string{
 			{"MAIL FROM:<a@example.com>", "250 2.0.0"},
-			{"DATA", "502 5.5.1"},
+			{"DATA", "503 5.5.1 Bad sequence of commands"},
 		}},
 		{"SMTPUTF8", nil, [][2]string{
 			{"MAIL FROM:<jörg@example.com> SMTPUTF8", "250 2.0.0"},

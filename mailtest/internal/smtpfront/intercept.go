@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mailrig/mailrig/mailtest/internal/fault"
 )
 
 // Command describes an SMTP command about to be answered, for
@@ -24,6 +25,20 @@ type Command struct {
 	AuthUser string
 	// RemoteAddr is the client's address.
 	RemoteAddr string
+	// Deferred, for DATA, is the action the last Defer of the transaction
+	// kept, or nil.
+	Deferred *fault.Action
+
+	session *session // of RCPT, for Defer
+}
+
+// Defer, called on a RCPT, keeps act for the transaction's DATA, where the
+// hook gets it back as Command.Deferred. The session holds it and forgets
+// it when the transaction ends (DATA, RSET, EHLO) or the connection does.
+func (c Command) Defer(act *fault.Action) {
+	if c.session != nil {
+		c.session.deferred = act
+	}
 }
 
 // ParseReply turns "452 4.2.2 Mailbox full" into its parts. The enhanced

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -73,11 +74,11 @@ type Options struct {
 	// Disable hides extensions so clients can test their fallbacks:
 	// "STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING" or
 	// "8BITMIME" (see Hideable). A hidden extension is not advertised in
-	// EHLO and its command or parameter is refused: BDAT with 502 5.5.1,
-	// MAIL FROM with SIZE= or BODY= with 555 5.5.4. A client that
-	// pipelines without PIPELINING is still answered, in order. Hiding
-	// any of the last four serves each connection through a relay (see
-	// relay.go), since go-smtp always advertises them.
+	// EHLO and its command or parameter is refused: STARTTLS with 502
+	// 5.5.1, AUTH with 502 5.7.0, SMTPUTF8 with 504 5.5.4, MAIL FROM with
+	// SIZE= or BODY= with 555 5.5.4, BDAT with 502 5.5.1 after its chunk.
+	// A client that pipelines without PIPELINING is still answered, in
+	// order.
 	Disable []string
 	// Trace, if set, is called for each accepted connection, with the ID
 	// its session has (Command.SessionID, memstore.Envelope.SessionID),
@@ -85,24 +86,23 @@ type Options struct {
 	Trace func(sessionID, remoteAddr string, implicitTLS bool) Trace
 }
 
-// Trace is how a connection's protocol lines are recorded. Each
-// connection gets its own go-smtp server, so Debug sees the plaintext of
-// that connection alone, after STARTTLS too.
+// Trace is how a connection's protocol lines are recorded, in plaintext,
+// after STARTTLS too, as the client had them.
 type Trace struct {
-	// Debug gets go-smtp's debug stream: every read and write of the
-	// connection, in order, into one writer. Nil records nothing.
+	// Debug gets every read and write of the connection, in order, into
+	// one writer. Nil records nothing.
 	Debug io.Writer
 	// Note, if set, records a line of the server's own (a connection
 	// refused without a word).
 	Note func(text string)
-	// End, if set, is called once the connection's goroutines have ended.
+	// End, if set, is called once the connection is closed.
 	End func()
 }
 
 // Hideable lists the extensions Options.Disable accepts. go-smtp hides
-// the first three itself; it always advertises the others, which a relay
-// between client and go-smtp leaves out of EHLO (ENHANCEDSTATUSCODES
-// cannot be hidden: every reply carries enhanced codes).
+// the first three itself; the others leave its EHLO reply on the way out
+// (see frontConn). ENHANCEDSTATUSCODES cannot be hidden: every reply
+// carries enhanced codes.
 var Hideable = []string{"STARTTLS", "SMTPUTF8", "AUTH", "PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
 
 func (o *Options) hidden(name string) bool {
@@ -114,12 +114,31 @@ func (o *Options) hidden(name string) bool {
 	return false
 }
 
+// hiddenKeyword reports whether an EHLO keyword go-smtp always lists is
+// hidden.
+func (s *Server) hiddenKeyword(kw []byte) bool {
+	for _, h := range s.hiddenEHLO {
+		if string(kw) == h {
+			return true
+		}
+	}
+	return false
+}
+
 // Server is an SMTP server over a memstore.Store. Create it with NewServer.
 type Server struct {
-	opts    Options
-	smtp    *smtp.Server
-	conns   *conntrack.Tracker
-	serving sync.WaitGroup // the relay's goroutines
+	opts Options
+	// Two go-smtp servers, for connections before TLS and under TLS (see
+	// frontConn); handoff brings connections from one to the other.
+	smtp, smtpTLS *smtp.Server
+	handoff       *handoff
+	hiddenEHLO    []string // EHLO keywords frontConn leaves out
+	conns         *conntrack.Tracker
+	closing       atomic.Bool // set first by Close: no more STARTTLS handoffs
+
+	mu      sync.Mutex
+	handing bool // smtpTLS serves handoff
+	serving sync.WaitGroup
 }
 
 // NewServer returns a server configured by opts; call Serve to accept
@@ -144,54 +163,93 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, conns: conntrack.New(conntrack.Options{Logger: opts.Logger})}
-	srv := smtp.NewServer(&backend{s: s})
-	srv.Domain = opts.Domain
-	srv.MaxMessageBytes = opts.MaxMessageBytes
-	srv.MaxRecipients = opts.MaxRecipients
-	if !opts.hidden("STARTTLS") {
-		srv.TLSConfig = opts.TLSConfig
+	s := &Server{opts: opts, handoff: newHandoff(), conns: conntrack.New(conntrack.Options{Logger: opts.Logger})}
+	for _, kw := range []string{"PIPELINING", "8BITMIME", "CHUNKING", "SIZE"} {
+		if opts.hidden(kw) {
+			s.hiddenEHLO = append(s.hiddenEHLO, kw)
+		}
 	}
-	srv.AllowInsecureAuth = !opts.RequireTLSForAuth
-	srv.EnableSMTPUTF8 = !opts.hidden("SMTPUTF8")
-	srv.ReadTimeout = opts.ReadTimeout
-	srv.WriteTimeout = opts.WriteTimeout
-	srv.ErrorLog = slogLogger{opts.Logger}
-	s.smtp = srv
+	s.smtp = s.newSMTPServer(!opts.RequireTLSForAuth)
+	s.smtpTLS = s.newSMTPServer(true)
 	return s
 }
 
+// newSMTPServer returns a go-smtp server configured by s.opts. It has no
+// TLSConfig: TLS is frontConn's.
+func (s *Server) newSMTPServer(allowInsecureAuth bool) *smtp.Server {
+	srv := smtp.NewServer(&backend{s: s})
+	srv.Domain = s.opts.Domain
+	srv.MaxMessageBytes = s.opts.MaxMessageBytes
+	srv.MaxRecipients = s.opts.MaxRecipients
+	srv.AllowInsecureAuth = allowInsecureAuth
+	srv.EnableSMTPUTF8 = !s.opts.hidden("SMTPUTF8")
+	srv.ReadTimeout = s.opts.ReadTimeout
+	srv.WriteTimeout = s.opts.WriteTimeout
+	srv.ErrorLog = slogLogger{s.opts.Logger}
+	return srv
+}
+
 // Serve accepts plain connections on ln until Close. It returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error { return s.ServeTLS(ln, nil) }
+func (s *Server) Serve(ln net.Listener) error {
+	var startTLS *tls.Config
+	if !s.opts.hidden("STARTTLS") {
+		startTLS = s.opts.TLSConfig
+	}
+	l, ok := s.conns.Listen(ln, s.listenConfig(nil))
+	if !ok {
+		return nil // closed
+	}
+	return s.serve(s.smtp, frontListener{Listener: l, s: s, startTLS: startTLS}, startTLS != nil)
+}
 
 // ServeTLS accepts implicit-TLS connections (SMTPS, RFC 8314) on ln until
-// Close; a nil config is Serve. Connection tracking sits under TLS, so
-// go-smtp sees *tls.Conn.
-func (s *Server) ServeTLS(ln net.Listener, tlsConfig *tls.Config) error {
-	cfg := conntrack.ListenConfig{
+// Close. Connection tracking sits under TLS.
+func (s *Server) ServeTLS(ln net.Listener, config *tls.Config) error {
+	l, ok := s.conns.Listen(ln, s.listenConfig(config))
+	if !ok {
+		return nil // closed
+	}
+	return s.serve(s.smtpTLS, frontListener{Listener: l, s: s, tls: true}, false)
+}
+
+// listenConfig is how a listener's connections are tracked: beyond
+// MaxConnections, or refused by a CONNECT fault, a client gets its reply
+// before go-smtp sees it. tlsConfig is set for implicit-TLS listeners.
+func (s *Server) listenConfig(tlsConfig *tls.Config) conntrack.ListenConfig {
+	return conntrack.ListenConfig{
 		TLS:      tlsConfig,
 		MaxConns: s.opts.MaxConnections,
 		Refusal:  tooManyConnections,
 		Refused:  func(c net.Conn, line string) { s.traceRefusal(c, tlsConfig, line, false) },
 		Admit:    s.connectFault(tlsConfig),
-		Wrap:     func(c net.Conn) net.Conn { return &inputConn{Conn: c} }, // under TLS
 	}
-	var err error
-	if s.opts.Trace == nil && !s.opts.needsRelay() {
-		// Without transcripts one go-smtp server serves every connection,
-		// which saves a server and a goroutine per connection.
-		l, ok := s.conns.Listen(ln, cfg)
-		if !ok {
-			return nil // closed
-		}
-		err = s.smtp.Serve(l)
-	} else {
-		err = s.conns.Serve(ln, cfg, s.serveConn)
+}
+
+// serve runs srv on ln; startTLS says ln offers STARTTLS, whose
+// connections the TLS server then takes through handoff.
+func (s *Server) serve(srv *smtp.Server, ln net.Listener, startTLS bool) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
 	}
-	if err != nil && !s.conns.Closed() {
-		return fmt.Errorf("smtpfront: serve: %w", err)
+	s.serving.Add(1)
+	if startTLS && !s.handing {
+		s.handing = true
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			_ = s.smtpTLS.Serve(s.handoff)
+		}()
 	}
-	return nil
+	s.mu.Unlock()
+	defer s.serving.Done()
+	err := srv.Serve(ln)
+	if err == nil || s.isClosed() {
+		return nil
+	}
+	return fmt.Errorf("smtpfront: serve: %w", err)
 }
 
 // connectFault turns away, with the reply it asks for before go-smtp sees
@@ -239,48 +297,8 @@ func (s *Server) traceRefusal(c net.Conn, tlsConfig *tls.Config, line string, dr
 	}
 }
 
-// serveConn serves c on a go-smtp server of its own (see Trace), directly
-// or through a relay (see relay). go-smtp's Serve returns as soon as it
-// has started the connection's goroutine, when it asks our one-connection
-// listener for a second one; Shutdown then waits for that goroutine.
-func (s *Server) serveConn(c net.Conn) {
-	id := newSessionID()
-	var tr Trace
-	if s.opts.Trace != nil {
-		_, isTLS := c.(*tls.Conn)
-		tr = s.opts.Trace(id, addrString(c.RemoteAddr()), isTLS)
-	}
-	if s.opts.needsRelay() {
-		s.serveRelay(c, id, tr)
-		return
-	}
-	srv := s.newConnServer(&backend{s: s, id: id}, tr.Debug)
-	_ = srv.Serve(conntrack.OneConn(c))    // returns at once
-	_ = srv.Shutdown(context.Background()) // waits for the connection's goroutine
-	if tr.End != nil {
-		tr.End()
-	}
-}
-
-// newConnServer returns a go-smtp server like s.smtp for one connection,
-// served by b.
-func (s *Server) newConnServer(b *backend, debug io.Writer) *smtp.Server {
-	t := s.smtp
-	srv := smtp.NewServer(b)
-	srv.Domain = t.Domain
-	srv.MaxMessageBytes = t.MaxMessageBytes
-	srv.MaxRecipients = t.MaxRecipients
-	srv.TLSConfig = t.TLSConfig
-	srv.AllowInsecureAuth = t.AllowInsecureAuth
-	srv.EnableSMTPUTF8 = t.EnableSMTPUTF8
-	srv.ReadTimeout = t.ReadTimeout
-	srv.WriteTimeout = t.WriteTimeout
-	srv.ErrorLog = t.ErrorLog
-	if debug != nil {
-		srv.Debug = debug
-	}
-	return srv
-}
+// isClosed reports whether Close has begun.
+func (s *Server) isClosed() bool { return s.closing.Load() }
 
 // sleep waits d, or less if the server closes; it reports whether the
 // whole delay passed.
@@ -288,10 +306,22 @@ func (s *Server) sleep(d time.Duration) bool { return s.conns.Sleep(d) }
 
 // Close closes every listener and connection and returns when every
 // goroutine the server started has ended.
+//
+// workaround(go-smtp v0.25.1): Server.Close does not wait for connection
+// goroutines and Shutdown hangs on idle clients, so Close waits for every
+// tracked connection to be closed, the last thing those goroutines do;
+// remove when go-smtp's Close waits.
 func (s *Server) Close() error {
-	err := s.conns.Close() // waits for every connection and handler
-	if cerr := s.smtp.Close(); err == nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) {
-		err = cerr
+	s.mu.Lock()
+	s.closing.Store(true)
+	s.mu.Unlock()
+	s.handoff.Close()
+	err := s.conns.Close() // closes listeners and connections; waits for every connection and handler
+	for _, srv := range []*smtp.Server{s.smtp, s.smtpTLS} {
+		if cerr := srv.Close(); cerr != nil && err == nil &&
+			!errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
 	}
 	s.serving.Wait()
 	if err != nil {

@@ -93,6 +93,7 @@ func (r *Recorder) Start(id, protocol, remoteAddr string) *Session {
 	if len(r.order) >= r.limits.Sessions {
 		old := r.order[0]
 		delete(r.byID, old.id)
+		s.reuse(old)
 		r.order[0] = nil
 		r.order = r.order[1:] // append reallocates now and then: O(1) amortised
 		r.forgotten++
@@ -100,6 +101,20 @@ func (r *Recorder) Start(id, protocol, remoteAddr string) *Session {
 	r.order = append(r.order, s)
 	r.byID[id] = s
 	return s
+}
+
+// reuse takes the line buffers of old, a session just forgotten, if it has
+// ended: a server that opens a connection per message then records each
+// new transcript into the buffers of the one it pushes out. (A forgotten
+// session that a caller still holds reads as empty afterwards.)
+func (s *Session) reuse(old *Session) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	if !old.ended || old.head == nil {
+		return
+	}
+	s.head, s.arena = old.head[:0], old.arena[:0]
+	old.head, old.arena = nil, nil
 }
 
 // Session returns the recorded session id, or nil.
@@ -208,11 +223,19 @@ func (s *Session) add(fromClient bool, text string, full int) {
 // are copied into the session's arena, so the common case allocates
 // nothing per line.
 func (s *Session) addBytes(fromClient bool, text []byte) {
+	s.addBytesAt(time.Time{}, fromClient, text)
+}
+
+// addBytesAt is addBytes with the time the line was seen, if known (the
+// lines of one read or write share it).
+func (s *Session) addBytesAt(now time.Time, fromClient bool, text []byte) {
 	if len(text) > s.r.limits.LineBytes {
 		s.add(fromClient, string(text[:s.r.limits.LineBytes]), len(text))
 		return
 	}
-	now := time.Now()
+	if now.IsZero() {
+		now = time.Now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store(now, fromClient, "", text)
@@ -225,8 +248,10 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 	tailMax := s.r.limits.Lines - headMax - 1 // one line for the omission marker
 	if len(s.head) < headMax {
 		if s.head == nil {
-			s.head = make([]headLine, 0, 32)
-			s.arena = make([]byte, 0, 2048)
+			// Enough for a typical SMTP session (EHLO, MAIL, RCPT,
+			// DATA, QUIT: about 22 lines, 700 bytes) without growing.
+			s.head = make([]headLine, 0, 24)
+			s.arena = make([]byte, 0, 1024)
 		}
 		off := len(s.arena)
 		if b != nil {

@@ -5,14 +5,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
-// SMTP turns go-smtp's debug stream of one connection (Server.Debug: what
-// it reads and what it writes, in the order it happens, into one writer)
-// into transcript lines.
+// SMTP turns the debug stream of one SMTP connection (smtpfront's
+// Trace.Debug: what the server reads and what it writes, in the order it
+// happens, into one writer) into transcript lines.
 //
 // Direction follows from SMTP's rules. go-smtp writes each reply line with
-// one flush, so server output always arrives as whole lines that start
+// one flush (smtpfront's edits keep whole lines), so server output always
+// arrives as whole lines that start
 // with a three-digit code and a space or dash; a client's command line
 // never starts that way. Outside commands the client sends raw octets: the
 // message after a 354 reply, up to CRLF.CRLF, and the n octets after
@@ -105,6 +107,7 @@ func isReplyChunk(p []byte) bool {
 }
 
 func (w *SMTP) server(p []byte) {
+	now := time.Now() // one write, one time: a multi-line reply comes at once
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		line := p[:i+1]
@@ -121,7 +124,7 @@ func (w *SMTP) server(p []byte) {
 		if len(text) > w.max {
 			w.s.add(false, string(text[:w.max]), len(text))
 		} else {
-			w.s.addBytes(false, text)
+			w.s.addBytesAt(now, false, text)
 		}
 	}
 }
@@ -165,6 +168,13 @@ func (w *SMTP) client(p []byte) {
 // clientLine records the assembled client line, masked, and starts a BDAT
 // chunk if it announces one.
 func (w *SMTP) clientLine() {
+	if b := trimEOL(w.line.b); !w.maskNext && len(w.line.b) == w.line.n &&
+		!(len(b) >= 5 && (equalFoldASCII(b[:5], "AUTH ") || equalFoldASCII(b[:5], "BDAT "))) {
+		// The common case, recorded from the line buffer without a copy.
+		w.s.addBytes(true, b)
+		w.line.reset()
+		return
+	}
 	text, full := w.line.text()
 	w.line.reset()
 	switch {

@@ -285,3 +285,43 @@ func TestCutLineKeepsCharactersWhole(t *testing.T) {
 		t.Errorf("cut line = %q", got)
 	}
 }
+
+// TestReuseForgotten: a new session may take the buffers of an ended one
+// it pushes out; neither the new one nor a kept one is disturbed, and the
+// forgotten one, still held, reads as empty.
+func TestReuseForgotten(t *testing.T) {
+	t.Parallel()
+	r := NewRecorder(Limits{Sessions: 2, Lines: 8}, nil)
+	a := r.Start("a", "smtp", "")
+	for i := 0; i < 12; i++ { // into the tail ring too
+		a.Add(true, fmt.Sprintf("a%d", i))
+	}
+	a.End()
+	b := r.Start("b", "smtp", "")
+	b.Add(false, "b0")
+	c := r.Start("c", "smtp", "") // forgets a, takes its buffers
+	c.Add(true, "c0")
+	c.Add(false, "c1")
+	texts := func(s *Session) []string {
+		var out []string
+		for _, l := range s.Snapshot().Lines {
+			out = append(out, l.Text)
+		}
+		return out
+	}
+	if got := texts(c); strings.Join(got, ",") != "c0,c1" {
+		t.Errorf("c: %q", got)
+	}
+	if got := texts(b); strings.Join(got, ",") != "b0" {
+		t.Errorf("b: %q", got)
+	}
+	got := texts(a) // must not panic
+	for _, l := range got {
+		if strings.HasPrefix(l, "c") {
+			t.Errorf("a shows c's line: %q", got)
+		}
+	}
+	if r.Session("a") != nil {
+		t.Error("a is still kept")
+	}
+}

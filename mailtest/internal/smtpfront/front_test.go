@@ -3,9 +3,17 @@ package smtpfront
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	netsmtp "net/smtp"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +24,12 @@ import (
 	"github.com/mailrig/mailrig/memstore"
 )
 
-var allRelayHidden = []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
+var allHidden = []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
 
-// relayServer starts a server with opts (Store set if nil) on a loopback
+// frontServer starts a server with opts (Store set if nil) on a loopback
 // listener, implicit TLS if implicit; it returns the server and its
 // address. Close runs at cleanup.
-func relayServer(t *testing.T, opts Options, implicit bool) (*Server, string) {
+func frontServer(t *testing.T, opts Options, implicit bool) (*Server, string) {
 	t.Helper()
 	if opts.Store == nil {
 		opts.Store = memstore.New()
@@ -147,9 +155,9 @@ func (c *rawClient) startTLS() {
 	c.conn, c.r = tc, bufio.NewReader(tc)
 }
 
-func TestRelayEHLO(t *testing.T) {
+func TestFrontEHLO(t *testing.T) {
 	t.Parallel()
-	_, addr := relayServer(t, Options{Disable: allRelayHidden, TLSConfig: serverTLS(t), RequireTLSForAuth: true}, false)
+	_, addr := frontServer(t, Options{Disable: allHidden, TLSConfig: serverTLS(t), RequireTLSForAuth: true}, false)
 	c := dialRaw(t, addr, false)
 	got := c.expect("EHLO client.example", "250 ")
 	want := []string{
@@ -178,64 +186,135 @@ func TestRelayEHLO(t *testing.T) {
 	c.expect("HELO client.example", "250 2.0.0 Hello client.example")
 }
 
-// TestRelayEditEHLO covers the edits on their own, including a hidden
-// last line.
-func TestRelayEditEHLO(t *testing.T) {
+// TestFrontEHLOEdits: each hidden keyword leaves go-smtp's EHLO reply,
+// and STARTTLS stands where go-smtp would list it, CHUNKING hidden or not.
+func TestFrontEHLOEdits(t *testing.T) {
 	t.Parallel()
-	lines := func(s ...string) [][]byte {
-		var b [][]byte
-		for _, l := range s {
-			b = append(b, []byte(l+"\r\n"))
-		}
-		return b
-	}
 	for _, tc := range []struct {
 		name     string
 		hide     []string
 		startTLS bool
-		isTLS    bool
-		in       [][]byte
-		want     string
+		want     []string
 	}{
-		{"last line hidden", []string{"SIZE"}, false, false,
-			lines("250-Hello x", "250-PIPELINING", "250 SIZE 100"),
-			"250-Hello x\r\n250 PIPELINING\r\n"},
-		{"all hidden", allRelayHidden, false, false,
-			lines("250-Hello x", "250-PIPELINING", "250-8BITMIME", "250-CHUNKING", "250 SIZE"),
-			"250 Hello x\r\n"},
-		{"starttls in go-smtp's place", []string{"CHUNKING"}, true, false,
-			lines("250-Hello x", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-CHUNKING", "250-SMTPUTF8", "250 SIZE 5"),
-			"250-Hello x\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 SIZE 5\r\n"},
-		{"starttls last", []string{"SIZE"}, true, false,
-			lines("250-Hello x", "250-PIPELINING", "250 SIZE 5"),
-			"250-Hello x\r\n250-PIPELINING\r\n250 STARTTLS\r\n"},
-		{"no starttls under TLS", []string{"SIZE"}, true, true,
-			lines("250-Hello x", "250-PIPELINING", "250 SIZE 5"),
-			"250-Hello x\r\n250 PIPELINING\r\n"},
-		{"error reply untouched", allRelayHidden, true, false,
-			lines("451 4.0.0 no"),
-			"451 4.0.0 no\r\n"},
+		{"nothing hidden", nil, true, []string{"Hello x", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS", "AUTH PLAIN LOGIN", "SMTPUTF8", "SIZE 26214400", "LIMITS RCPTMAX=100"}},
+		{"no STARTTLS offered", nil, false, []string{"Hello x", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "AUTH PLAIN LOGIN", "SMTPUTF8", "SIZE 26214400", "LIMITS RCPTMAX=100"}},
+		{"SIZE", []string{"size"}, false, []string{"Hello x", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "AUTH PLAIN LOGIN", "SMTPUTF8", "LIMITS RCPTMAX=100"}},
+		{"CHUNKING with STARTTLS", []string{"CHUNKING"}, true, []string{"Hello x", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS", "AUTH PLAIN LOGIN", "SMTPUTF8", "SIZE 26214400", "LIMITS RCPTMAX=100"}},
+		{"all", append([]string{"STARTTLS", "SMTPUTF8", "AUTH"}, allHidden...), true, []string{"Hello x", "ENHANCEDSTATUSCODES", "LIMITS RCPTMAX=100"}},
 	} {
-		r := &relay{s: NewServer(Options{Store: memstore.New(), Disable: tc.hide})}
+		opts := Options{Disable: tc.hide}
 		if tc.startTLS {
-			r.startTLS = &tls.Config{}
+			opts.TLSConfig = serverTLS(t)
 		}
-		if got := string(r.editEHLO(tc.in, tc.isTLS)); got != tc.want {
-			t.Errorf("%s: got\n%q\nwant\n%q", tc.name, got, tc.want)
+		_, addr := frontServer(t, opts, false)
+		c := dialRaw(t, addr, false)
+		got := c.expect("EHLO x", "250 ")
+		var want []string
+		for i, l := range tc.want {
+			sep := "-"
+			if i == len(tc.want)-1 {
+				sep = " "
+			}
+			want = append(want, "250"+sep+l)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: EHLO\n%s\nwant\n%s", tc.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }
 
-// TestRelaySTARTTLS: the relay does TLS; the session behind it learns so
-// (envelope, Received, AUTH), and starts over as go-smtp's STARTTLS makes
-// it.
-func TestRelaySTARTTLS(t *testing.T) {
+// TestBadSequence: DATA or BDAT without a sender and a recipient is
+// answered 503 5.5.1 (RFC 5321 §4.3.2), where go-smtp says 502; over
+// plain, implicit TLS and after STARTTLS alike.
+func TestBadSequence(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"plain", "implicit TLS", "STARTTLS"} {
+		_, addr := frontServer(t, Options{TLSConfig: serverTLS(t)}, mode == "implicit TLS")
+		c := dialRaw(t, addr, mode == "implicit TLS")
+		if mode == "STARTTLS" {
+			c.expect("EHLO client.example", "250 ")
+			c.startTLS()
+		}
+		c.expect("EHLO client.example", "250 ")
+		c.expect("DATA", "503 5.5.1 Bad sequence of commands")
+		c.expect("MAIL FROM:<a@example.com>", "250")
+		c.expect("DATA", "503 5.5.1 Bad sequence of commands")
+		// The chunk of a refused BDAT is read and dropped.
+		c.send("BDAT 4 LAST\r\nNOOP")
+		if got := c.reply(); got[0] != "503 5.5.1 Bad sequence of commands" {
+			t.Errorf("%s: BDAT: %q", mode, got)
+		}
+		c.expect("NOOP", "250 ")
+		c.expect("RCPT TO:<b@example.com>", "250")
+		c.expect("DATA", "354")
+		c.expect("Subject: x\r\n\r\nx\r\n.", "250 ")
+		c.expect("QUIT", "221")
+	}
+
+	// net/smtp sees the code as a *textproto.Error.
+	_, addr := frontServer(t, Options{}, false)
+	nc, err := netsmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, err = nc.Data()
+	var te *textproto.Error
+	if !errors.As(err, &te) || te.Code != 503 || te.Msg != "5.5.1 Bad sequence of commands" {
+		t.Errorf("net/smtp DATA: %v, want 503 5.5.1 Bad sequence of commands", err)
+	}
+}
+
+// TestPythonSmtplib: Python's smtplib, an independent client, sees 503
+// for DATA out of sequence and sends through STARTTLS.
+func TestPythonSmtplib(t *testing.T) {
+	t.Parallel()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not on PATH; skipping the smtplib cross-check (CI has it)")
+	}
+	b, err := testcert.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, b.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := memstore.New()
+	_, addr := frontServer(t, Options{Store: store, TLSConfig: serverTLS(t)}, false)
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "testdata/smtplib_check.py", host, port, ca).CombinedOutput()
+	if err != nil {
+		t.Fatalf("smtplib script: %v\n%s", err, out)
+	}
+	want := "data: 503 5.5.1 Bad sequence of commands\n" +
+		"SMTPDataError: 503 5.5.1 Bad sequence of commands\n" +
+		"starttls: 220\n" +
+		"sendmail: {}\n"
+	if string(out) != want {
+		t.Errorf("smtplib said\n%s\nwant\n%s", out, want)
+	}
+	msgs := store.Received()
+	if len(msgs) != 1 || !msgs[0].Envelope().TLS {
+		t.Fatalf("stored %d messages, want 1 sent under TLS", len(msgs))
+	}
+	if !bytes.HasSuffix(msgs[0].Raw(), []byte("Subject: from smtplib\r\n\r\nhello\r\n")) {
+		t.Errorf("stored %q", msgs[0].Raw())
+	}
+}
+
+// TestFrontSTARTTLS: frontConn does TLS; the session learns so (envelope,
+// Received, AUTH), and starts over as go-smtp's STARTTLS makes it.
+func TestFrontSTARTTLS(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
 	if _, err := store.AddUser("bob@example.com", "pw"); err != nil {
 		t.Fatal(err)
 	}
-	_, addr := relayServer(t, Options{Store: store, Disable: allRelayHidden, TLSConfig: serverTLS(t), RequireTLSForAuth: true, RequireAuth: true}, false)
+	_, addr := frontServer(t, Options{Store: store, Disable: allHidden, TLSConfig: serverTLS(t), RequireTLSForAuth: true, RequireAuth: true}, false)
 	c := dialRaw(t, addr, false)
 	c.expect("EHLO client.example", "250 ")
 	c.expect("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==", "523 5.7.10")
@@ -265,11 +344,11 @@ func TestRelaySTARTTLS(t *testing.T) {
 	}
 }
 
-// TestRelayImplicitTLS: SMTPS through the relay.
-func TestRelayImplicitTLS(t *testing.T) {
+// TestFrontImplicitTLS: SMTPS, with go-smtp behind frontConn.
+func TestFrontImplicitTLS(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
-	_, addr := relayServer(t, Options{Store: store, Disable: []string{"PIPELINING"}, TLSConfig: serverTLS(t), RequireTLSForAuth: true}, true)
+	_, addr := frontServer(t, Options{Store: store, Disable: []string{"PIPELINING"}, TLSConfig: serverTLS(t), RequireTLSForAuth: true}, true)
 	c := dialRaw(t, addr, true)
 	ehlo := strings.Join(c.expect("EHLO client.example", "250 "), "\n")
 	if strings.Contains(ehlo, "PIPELINING") || strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "AUTH PLAIN") || !strings.Contains(ehlo, "SIZE") {
@@ -285,12 +364,12 @@ func TestRelayImplicitTLS(t *testing.T) {
 	}
 }
 
-// TestRelayData: a message that holds command lines is passed through as
+// TestFrontData: a message that holds command lines is passed through as
 // it is; commands after it are commands again.
-func TestRelayData(t *testing.T) {
+func TestFrontData(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
-	_, addr := relayServer(t, Options{Store: store, Disable: allRelayHidden, TLSConfig: serverTLS(t), NoTraceHeaders: true}, false)
+	_, addr := frontServer(t, Options{Store: store, Disable: allHidden, TLSConfig: serverTLS(t), NoTraceHeaders: true}, false)
 	c := dialRaw(t, addr, false)
 	c.expect("EHLO client.example", "250 ")
 	c.expect("MAIL FROM:<a@example.com>", "250")
@@ -318,41 +397,39 @@ func TestRelayData(t *testing.T) {
 	}
 }
 
-// TestRelayRefusals: BDAT without CHUNKING, SIZE= without SIZE and BODY=
-// without 8BITMIME are refused; the octets after a refused BDAT are read
-// as commands.
-func TestRelayRefusals(t *testing.T) {
+// TestFrontRefusals: BDAT without CHUNKING (after its chunk), SIZE=
+// without SIZE and BODY= without 8BITMIME are refused.
+func TestFrontRefusals(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var notes []string
-	_, addr := relayServer(t, Options{Disable: allRelayHidden, Trace: func(string, string, bool) Trace {
-		return Trace{Note: func(s string) { mu.Lock(); notes = append(notes, s); mu.Unlock() }}
-	}}, false)
+	store := memstore.New()
+	_, addr := frontServer(t, Options{Store: store, Disable: allHidden}, false)
 	c := dialRaw(t, addr, false)
 	c.expect("EHLO client.example", "250 ")
 	c.expect("MAIL FROM:<a@example.com> SIZE=100", "555 5.5.4 SIZE parameter not supported")
 	c.expect("MAIL FROM:<a@example.com> BODY=8BITMIME", "555 5.5.4")
-	// Pipelined: the relay's own answer waits for the replies before it.
-	c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 4 LAST\r\nNOOP\r\n")
+	// Pipelined: answered in order.
+	c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 4 LAST\r\nabcdNOOP\r\n")
 	for _, want := range []string{"250 2.0.0 Roger", "250 2.0.0 I'll", "502 5.5.1 Command not implemented", "250 2.0.0 I have"} {
 		if got := c.reply(); !strings.HasPrefix(got[0], want) {
 			t.Fatalf("pipelined reply %q, want %q", got, want)
 		}
 	}
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "250 ")
 	c.expect("QUIT", "221")
-	mu.Lock()
-	defer mu.Unlock()
-	if len(notes) != 1 || !strings.Contains(notes[0], `"BDAT 4 LAST" refused by the relay: 502 5.5.1`) {
-		t.Errorf("notes %q", notes)
+	if n := len(store.Received()); n != 1 {
+		t.Errorf("%d messages stored, want the one sent with DATA", n)
 	}
 }
 
-// TestRelayBDAT: with CHUNKING shown (another extension hidden) chunks pass
+// TestFrontBDAT: with CHUNKING shown (another extension hidden) chunks pass
 // through whole, command-like lines and all.
-func TestRelayBDAT(t *testing.T) {
+func TestFrontBDAT(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
-	_, addr := relayServer(t, Options{Store: store, Disable: []string{"SIZE"}, NoTraceHeaders: true}, false)
+	_, addr := frontServer(t, Options{Store: store, Disable: []string{"SIZE"}, NoTraceHeaders: true}, false)
 	c := dialRaw(t, addr, false)
 	ehlo := strings.Join(c.expect("EHLO client.example", "250 "), "\n")
 	if !strings.Contains(ehlo, "CHUNKING") || strings.Contains(ehlo, "SIZE") {
@@ -372,15 +449,15 @@ func TestRelayBDAT(t *testing.T) {
 	}
 }
 
-// TestRelayTranscript: the debug stream shows the conversation as the
-// client had it: edited EHLO replies, the relay's STARTTLS, one greeting.
-func TestRelayTranscript(t *testing.T) {
+// TestFrontTranscript: the debug stream shows the conversation as the
+// client had it: edited EHLO replies, our STARTTLS, one greeting.
+func TestFrontTranscript(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var debug bytes.Buffer
 	var notes []string
 	ended := make(chan struct{})
-	_, addr := relayServer(t, Options{Disable: []string{"8BITMIME"}, TLSConfig: serverTLS(t), Trace: func(string, string, bool) Trace {
+	_, addr := frontServer(t, Options{Disable: []string{"8BITMIME"}, TLSConfig: serverTLS(t), Trace: func(string, string, bool) Trace {
 		return Trace{
 			Debug: writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return debug.Write(p) }),
 			Note:  func(s string) { mu.Lock(); notes = append(notes, s); mu.Unlock() },
@@ -406,11 +483,11 @@ func TestRelayTranscript(t *testing.T) {
 	}
 }
 
-// TestRelayClose: Close ends connections in every state, and waits for
+// TestFrontClose: Close ends connections in every state, and waits for
 // their goroutines (goleak checks at exit).
-func TestRelayClose(t *testing.T) {
+func TestFrontClose(t *testing.T) {
 	t.Parallel()
-	s, addr := relayServer(t, Options{Disable: allRelayHidden, TLSConfig: serverTLS(t)}, false)
+	s, addr := frontServer(t, Options{Disable: allHidden, TLSConfig: serverTLS(t)}, false)
 	idle := dialRaw(t, addr, false)
 	data := dialRaw(t, addr, false)
 	data.expect("EHLO client.example", "250 ")
@@ -430,10 +507,10 @@ func TestRelayClose(t *testing.T) {
 	}
 }
 
-// TestRelayIdleTimeout: the relay times out an idle client like go-smtp.
-func TestRelayIdleTimeout(t *testing.T) {
+// TestFrontIdleTimeout: an idle client is timed out by go-smtp.
+func TestFrontIdleTimeout(t *testing.T) {
 	t.Parallel()
-	_, addr := relayServer(t, Options{Disable: allRelayHidden, ReadTimeout: 100 * time.Millisecond}, false)
+	_, addr := frontServer(t, Options{Disable: allHidden, ReadTimeout: 100 * time.Millisecond}, false)
 	c := dialRaw(t, addr, false)
 	c.expect("EHLO client.example", "250 ")
 	if got := c.reply(); got[0] != "421 4.4.2 Idle timeout, bye bye" {
@@ -445,12 +522,12 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// TestRelayFaults: an Intercept drop behind the relay closes the client's
-// connection; a line too long for anyone is refused by go-smtp.
-func TestRelayFaults(t *testing.T) {
+// TestFrontFaults: an Intercept drop closes the client's connection; a
+// line too long is refused by go-smtp.
+func TestFrontFaults(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
-	_, addr := relayServer(t, Options{Store: store, Disable: allRelayHidden, Intercept: func(c Command) *fault.Action {
+	_, addr := frontServer(t, Options{Store: store, Disable: allHidden, Intercept: func(c Command) *fault.Action {
 		if c.Name == "DATA" {
 			return &fault.Action{Drop: true}
 		}
@@ -482,4 +559,110 @@ func TestRelayFaults(t *testing.T) {
 	if got := c.reply(); !strings.HasPrefix(got[0], "221 ") {
 		t.Errorf("QUIT before a half-close: %q", got)
 	}
+}
+
+// TestDeferGoesWithSession: an action kept by Defer lives in the session;
+// a client that quits between RCPT and DATA leaves nothing behind (the
+// action becomes garbage), and the next transaction does not see it.
+func TestDeferGoesWithSession(t *testing.T) {
+	t.Parallel()
+	released := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var deferred []*fault.Action
+	_, addr := frontServer(t, Options{Intercept: func(c Command) *fault.Action {
+		switch {
+		case c.Name == "RCPT" && strings.HasPrefix(c.Arg, "later"):
+			act := &fault.Action{Reply: "451 4.3.0 Later"}
+			if c.Arg == "later-quit@example.com" {
+				runtime.SetFinalizer(act, func(*fault.Action) { once.Do(func() { close(released) }) })
+			}
+			c.Defer(act)
+		case c.Name == "DATA":
+			mu.Lock()
+			deferred = append(deferred, c.Deferred)
+			mu.Unlock()
+			return c.Deferred
+		}
+		return nil
+	}}, false)
+
+	c := dialRaw(t, addr, false)
+	c.expect("EHLO client.example", "250 ")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<later@example.com>", "250")
+	c.expect("RSET", "250")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "250 ") // RSET forgot it
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<later@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "451 4.3.0 Later")
+	c.expect("MAIL FROM:<a@example.com>", "250")
+	c.expect("RCPT TO:<b@example.com>", "250")
+	c.expect("DATA", "354")
+	c.expect("Subject: x\r\n\r\nx\r\n.", "250 ") // DATA used it up
+	mu.Lock()
+	if len(deferred) != 3 || deferred[0] != nil || deferred[1] == nil || deferred[2] != nil {
+		t.Errorf("DATA saw Deferred %v, want nil, the action, nil", deferred)
+	}
+	deferred = nil // the test's own references go
+	mu.Unlock()
+
+	// Quit between RCPT and DATA: once the session is gone, so is the
+	// action (the finalizer runs only when nothing refers to it).
+	q := dialRaw(t, addr, false)
+	q.expect("EHLO client.example", "250 ")
+	q.expect("MAIL FROM:<a@example.com>", "250")
+	q.expect("RCPT TO:<later-quit@example.com>", "250")
+	q.expect("QUIT", "221")
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-deadline.C:
+			t.Fatal("the deferred action is still referenced after its sessions ended")
+		case <-time.After(10 * time.Millisecond): // the finalizer runs on its own goroutine
+		}
+	}
+}
+
+// TestFrontBadHandshake: a client that answers STARTTLS's 220 with
+// something other than a TLS handshake loses the connection (go-smtp
+// itself wrote a plaintext 550 into the half-started handshake and went
+// on), and the server stays fine for the next client.
+func TestFrontBadHandshake(t *testing.T) {
+	t.Parallel()
+	_, addr := frontServer(t, Options{TLSConfig: serverTLS(t)}, false)
+	c := dialRaw(t, addr, false)
+	c.expect("EHLO client.example", "250 ")
+	c.expect("STARTTLS", "220 2.0.0 Ready to start TLS")
+	c.send("EHLO not.tls\r\n")
+	var got []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := c.r.Read(buf)
+		got = append(got, buf[:n]...)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the connection stayed open after a bad handshake")
+		}
+		if err != nil {
+			break
+		}
+	}
+	// Only a TLS alert may come back: no plaintext reply.
+	if bytes.Contains(got, []byte("\r\n")) && bytes.Contains(got, []byte(" 5.")) {
+		t.Errorf("after a bad handshake the server said %q", got)
+	}
+	d := dialRaw(t, addr, false)
+	d.expect("EHLO client.example", "250 ")
+	d.startTLS()
+	d.expect("EHLO client.example", "250 ")
 }
