@@ -1,6 +1,6 @@
 module github.com/mailrig/mailrig
 
-go 1.23.0
+go 1.25
 
 require (
 	github.com/emersion/go-imap/v2 v2.0.0-beta.8
@@ -11,4 +11,10 @@ require (
 	golang.org/x/net v0.43.0
 )
 
-require golang.org/x/text v0.28.0 // indirect
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/chromedp/chromedp v0.23.1 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	golang.org/x/text v0.28.0 // indirect
+)

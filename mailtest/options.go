@@ -40,6 +40,9 @@ type config struct {
 	noTranscripts    bool
 	transcriptsSet   bool // by WithTranscripts or WithTranscriptLog
 	transcriptLog    *slog.Logger
+	webHosts         []string
+	webUser          string
+	webPassword      string
 }
 
 type userSpec struct {

@@ -1,0 +1,297 @@
+package mailtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/mailrig/mailrig/mailtest"
+	"github.com/mailrig/mailrig/memstore"
+)
+
+// webServer starts a mail server and its web handler on an httptest server.
+func webServer(t *testing.T, opts ...mailtest.Option) (*mailtest.Server, *httptest.Server) {
+	t.Helper()
+	srv := mailtest.NewServer(t, opts...)
+	hs := httptest.NewServer(srv.WebHandler())
+	t.Cleanup(hs.Close)
+	return srv, hs
+}
+
+// do sends a request and returns the status, the headers and the body.
+func do(t *testing.T, method, url string, body string, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if strings.EqualFold(hdr[i], "Host") {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// getJSON GETs url, expects 200 and decodes the body into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	code, _, body := do(t, "GET", url, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET %s = %d %s", url, code, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, body)
+	}
+}
+
+type apiAddress struct{ Name, Address string }
+
+type apiSummary struct {
+	ID, MessageID              string
+	Read                       bool
+	From                       *apiAddress
+	To, Cc, Bcc, ReplyTo       []apiAddress
+	Subject, Username, Snippet string
+	Created                    time.Time
+	Tags                       []string
+	Size                       int64
+	Attachments                int
+}
+
+type apiList struct {
+	Total          int          `json:"total"`
+	Unread         int          `json:"unread"`
+	Count          int          `json:"count"`
+	MessagesCount  int          `json:"messages_count"`
+	MessagesUnread int          `json:"messages_unread"`
+	Start          int          `json:"start"`
+	Tags           []string     `json:"tags"`
+	Messages       []apiSummary `json:"messages"`
+}
+
+func TestWebListAndMessage(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t)
+	first := srv.Send(t, mailtest.Draft{From: "App <app@example.com>", To: []string{"Bob <bob@example.com>"}, Subject: "first", Text: "hello one"})
+	second := srv.Send(t, mailtest.Draft{
+		From: "app@example.com", To: []string{"bob@example.com"}, Cc: []string{"carol@example.com"},
+		Bcc: []string{"dave@example.com"}, Subject: "second <b>bold</b>", Text: "hello two", HTML: "<p>hello <a href=\"https://example.com/x\">two</a></p>",
+	})
+
+	var list apiList
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if list.Total != 2 || list.Unread != 2 || list.MessagesCount != 2 || list.Start != 0 || len(list.Messages) != 2 {
+		t.Fatalf("list = %+v", list)
+	}
+	if list.Tags == nil {
+		t.Errorf("tags is null, want []")
+	}
+	newest := list.Messages[0]
+	if newest.ID != id(second) || list.Messages[1].ID != id(first) {
+		t.Errorf("order = %s, %s; want %s, %s (newest first)", newest.ID, list.Messages[1].ID, id(second), id(first))
+	}
+	if newest.Subject != "second <b>bold</b>" || newest.Read || newest.From.Address != "app@example.com" {
+		t.Errorf("summary = %+v", newest)
+	}
+	if len(newest.Cc) != 1 || newest.Cc[0].Address != "carol@example.com" || len(newest.Bcc) != 1 || newest.Bcc[0].Address != "dave@example.com" {
+		t.Errorf("Cc %v Bcc %v", newest.Cc, newest.Bcc)
+	}
+	if strings.ContainsAny(newest.MessageID, "<>") || newest.MessageID != second.MessageID() {
+		t.Errorf("MessageID = %q, want %q", newest.MessageID, second.MessageID())
+	}
+	// Mailpit: a summary's empty Cc is null.
+	_, _, raw := do(t, "GET", hs.URL+"/api/v1/messages?limit=1&start=1", "")
+	if !bytes.Contains(raw, []byte(`"Cc":null`)) {
+		t.Errorf("summary without Cc: %s", raw)
+	}
+	if err := json.Unmarshal(raw, &list); err != nil || len(list.Messages) != 1 || list.Messages[0].ID != id(first) || list.Start != 1 {
+		t.Errorf("page 2 = %+v (%v)", list, err)
+	}
+
+	code, hdr, body := do(t, "GET", hs.URL+"/api/v1/message/"+id(second), "")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+		t.Fatalf("message = %d %s", code, body)
+	}
+	var msg struct {
+		ID, MessageID, Subject, Text, HTML, ReturnPath string
+		To, Cc, Bcc, ReplyTo                           []apiAddress
+		Links                                          []string
+		Envelope                                       mailtest.Envelope
+		Copies                                         []struct {
+			User, Mailbox string
+			UID           uint32
+			Flags         []string
+			POP3          bool
+		}
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Text != "hello two\n" && msg.Text != "hello two" {
+		t.Errorf("Text = %q", msg.Text)
+	}
+	if !strings.Contains(msg.HTML, "<a href") || len(msg.Links) != 1 || msg.Links[0] != "https://example.com/x" {
+		t.Errorf("HTML %q Links %v", msg.HTML, msg.Links)
+	}
+	if msg.Envelope.MailFrom != "app@example.com" || len(msg.Envelope.Rcpts) != 3 || msg.ReturnPath != "app@example.com" {
+		t.Errorf("Envelope %+v ReturnPath %q", msg.Envelope, msg.ReturnPath)
+	}
+	if len(msg.Copies) != 3 {
+		t.Fatalf("Copies = %+v, want bob, carol, dave", msg.Copies)
+	}
+	for _, c := range msg.Copies {
+		if c.Mailbox != "INBOX" || !c.POP3 || len(c.Flags) != 1 || c.Flags[0] != `\Seen` {
+			t.Errorf("copy %+v: want INBOX, \\Seen (opening marks read)", c)
+		}
+	}
+	// Mailpit: the full message's empty ReplyTo is [].
+	if !bytes.Contains(body, []byte(`"ReplyTo":[]`)) {
+		t.Errorf("ReplyTo not []: %s", body)
+	}
+	// Opening it marked every copy \Seen, which IMAP shows.
+	v := srv.IMAPView("carol@example.com")
+	if mb, _ := v.Mailbox("INBOX"); mb.Unseen() != 0 {
+		t.Errorf("carol's INBOX unseen = %d after GET message", mb.Unseen())
+	}
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if list.Unread != 1 || !list.Messages[0].Read || list.Messages[1].Read {
+		t.Errorf("after open: unread %d, reads %v %v", list.Unread, list.Messages[0].Read, list.Messages[1].Read)
+	}
+
+	code, _, body = do(t, "GET", hs.URL+"/api/v1/message/latest", "")
+	if code != 200 || !bytes.Contains(body, []byte(`"ID":"`+id(second)+`"`)) {
+		t.Errorf("latest = %d %s", code, body)
+	}
+	if code, _, _ := do(t, "GET", hs.URL+"/api/v1/message/999999", ""); code != 404 {
+		t.Errorf("unknown ID = %d, want 404", code)
+	}
+	if code, _, _ := do(t, "GET", hs.URL+"/api/v1/message/nope", ""); code != 404 {
+		t.Errorf("bad ID = %d, want 404", code)
+	}
+}
+
+func id(m *mailtest.Message) string { return strconv.FormatUint(m.ID(), 10) }
+
+func TestWebViewHTMLIsSandboxed(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t)
+	m := srv.Send(t, mailtest.Draft{
+		From: "x@example.com", To: []string{"bob@example.com"}, Subject: "<script>alert(1)</script>",
+		Text: "plain <script>", HTML: `<meta http-equiv="refresh" content="0;url=javascript:alert(1)"><img src="cid:logo"><img src="https://tracker.example/p.png"><script>alert(1)</script>`,
+		Attachments: []mailtest.Attachment{{Filename: "logo.png", ContentType: "image/png", ContentID: "logo", Inline: true, Data: []byte("\x89PNG fake")}},
+	})
+	code, hdr, body := do(t, "GET", hs.URL+"/view/"+id(m)+".html", "")
+	if code != 200 {
+		t.Fatalf("view = %d %s", code, body)
+	}
+	csp := hdr.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "sandbox", "base-uri 'none'", "form-action 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "script-src") || strings.Contains(csp, "allow-scripts") || strings.Contains(csp, "https:") {
+		t.Errorf("CSP %q allows script or remote images", csp)
+	}
+	if hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+		t.Errorf("headers %v", hdr)
+	}
+	if bytes.Contains(body, []byte(" http-equiv=")) || !bytes.Contains(body, []byte(`src="/api/v1/message/`+id(m)+`/part/1"`)) {
+		t.Errorf("body not rewritten: %s", body)
+	}
+	_, hdr, _ = do(t, "GET", hs.URL+"/view/"+id(m)+".html?remote=1", "")
+	if !strings.Contains(hdr.Get("Content-Security-Policy"), "https:") {
+		t.Errorf("remote=1 CSP %q does not allow remote images", hdr.Get("Content-Security-Policy"))
+	}
+	code, hdr, body = do(t, "GET", hs.URL+"/view/"+id(m)+".txt", "")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") || !strings.Contains(string(body), "plain <script>") || !strings.Contains(hdr.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("txt = %d %v %q", code, hdr, body)
+	}
+	// JSON escapes the hostile subject; it is data, never markup.
+	_, _, body = do(t, "GET", hs.URL+"/api/v1/messages", "")
+	if bytes.Contains(body, []byte("<script>")) || !bytes.Contains(body, []byte(`\u003cscript\u003e`)) {
+		t.Errorf("subject in JSON: %s", body)
+	}
+}
+
+func TestWebEventsWebSocket(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	m := srv.Send(t, mailtest.Draft{From: "x@example.com", To: []string{"bob@example.com"}, Subject: "live"})
+	var ev struct {
+		Type string
+		Data json.RawMessage
+	}
+	next := func(want string) json.RawMessage {
+		t.Helper()
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("read while waiting for %q: %v", want, err)
+			}
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type == want {
+				return ev.Data
+			}
+		}
+	}
+	var s apiSummary
+	if err := json.Unmarshal(next("new"), &s); err != nil || s.ID != id(m) || s.Subject != "live" {
+		t.Errorf("new = %+v (%v)", s, err)
+	}
+	// The change an IMAP STORE makes, straight on the store.
+	u, _ := srv.Store().User("bob@example.com")
+	if _, err := u.Inbox().SetFlags([]uint32{1}, memstore.FlagsAdd, memstore.NewFlags(memstore.FlagSeen), nil); err != nil {
+		t.Fatal(err)
+	}
+	var up struct {
+		ID   string
+		Read bool
+	}
+	if err := json.Unmarshal(next("update"), &up); err != nil || up.ID != id(m) || !up.Read {
+		t.Errorf("update = %+v (%v)", up, err)
+	}
+	if code, _, body := do(t, "DELETE", hs.URL+"/api/v1/messages", `{"IDs":["`+id(m)+`"]}`); code != 200 || string(body) != "ok" {
+		t.Fatalf("DELETE = %d %q", code, body)
+	}
+	var del struct{ ID string }
+	if err := json.Unmarshal(next("delete"), &del); err != nil || del.ID != id(m) {
+		t.Errorf("delete = %+v (%v)", del, err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("Messages() = %d after API delete", n)
+	}
+}
