@@ -295,3 +295,81 @@ func TestWebEventsWebSocket(t *testing.T) {
 		t.Errorf("Messages() = %d after API delete", n)
 	}
 }
+
+func TestWebSecurityRefusals(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t, mailtest.WithWebHosts("mail.test"))
+	srv.Send(t, mailtest.Draft{From: "x@example.com", To: []string{"bob@example.com"}, Subject: "s"})
+	port := hs.URL[strings.LastIndex(hs.URL, ":"):]
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		hdr    []string
+		want   int
+	}{
+		{"loopback IP", "GET", "/api/v1/messages", "", nil, 200},
+		{"localhost", "GET", "/api/v1/messages", "", []string{"Host", "localhost" + port}, 200},
+		{"IPv6 loopback", "GET", "/api/v1/messages", "", []string{"Host", "[::1]" + port}, 200},
+		{"extra host", "GET", "/api/v1/messages", "", []string{"Host", "mail.test" + port}, 200},
+		{"rebinding host", "GET", "/api/v1/messages", "", []string{"Host", "evil.example" + port}, 403},
+		{"rebinding host page", "GET", "/", "", []string{"Host", "evil.example"}, 403},
+		{"foreign origin delete", "DELETE", "/api/v1/messages", "", []string{"Origin", "https://evil.example"}, 403},
+		{"foreign origin put", "PUT", "/api/v1/messages", `{"Read":true}`, []string{"Origin", "http://evil.example"}, 403},
+		{"foreign origin send", "POST", "/api/v1/send", `{}`, []string{"Origin", "null"}, 403},
+		{"local origin other port", "PUT", "/api/v1/messages", `{"Read":true}`, []string{"Origin", "http://localhost:3000"}, 200},
+		{"foreign origin read", "GET", "/api/v1/messages", "", []string{"Origin", "https://evil.example"}, 200},
+		{"oversize body", "PUT", "/api/v1/messages", `{"IDs":["` + strings.Repeat("1", 2<<20) + `"]}`, nil, 413},
+		{"malformed body", "PUT", "/api/v1/messages", `{"IDs":`, nil, 400},
+		{"bad ID in body", "DELETE", "/api/v1/messages", `{"IDs":["x"]}`, nil, 400},
+		{"wrong method", "POST", "/api/v1/messages", "", nil, 405},
+	} {
+		code, hdr, body := do(t, tc.method, hs.URL+tc.path, tc.body, tc.hdr...)
+		if code != tc.want {
+			t.Errorf("%s: %s %s = %d %q, want %d", tc.name, tc.method, tc.path, code, body, tc.want)
+		}
+		if tc.name == "foreign origin read" && hdr.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("CORS header for a foreign origin: %q", hdr.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("refused requests changed the store: %d messages", n)
+	}
+
+	// The WebSocket refuses a foreign Origin (cross-site WebSocket hijacking).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http") + "/api/events"
+	_, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("foreign-origin WebSocket: err %v, resp %v; want 403", err, resp)
+	}
+	c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://127.0.0.1" + port}}})
+	if err != nil {
+		t.Fatalf("same-origin WebSocket: %v", err)
+	}
+	c.CloseNow()
+}
+
+func TestWebBasicAuth(t *testing.T) {
+	t.Parallel()
+	_, hs := webServer(t, mailtest.WithWebAuth("dev", "s3cret"))
+	code, hdr, _ := do(t, "GET", hs.URL+"/api/v1/messages", "")
+	if code != 401 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("no credentials = %d %v", code, hdr)
+	}
+	req, _ := http.NewRequest("GET", hs.URL+"/api/v1/messages", nil)
+	req.SetBasicAuth("dev", "wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("wrong password: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	req.SetBasicAuth("dev", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("right password: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
