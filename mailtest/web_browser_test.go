@@ -514,7 +514,6 @@ func testDelete(t *testing.T, in *inbox) {
 	in.stillSameDocument()
 }
 
-
 // hostileHTML tries every way a message could run script or leave its frame.
 // Each attempt reports to /canary/ if it runs.
 const hostileHTML = `<!doctype html><html><head>
