@@ -74,8 +74,9 @@ type Server struct {
 	transcripts  *transcript.Recorder // nil with WithTranscripts(false)
 	pop3Sessions pop3Sessions
 
-	webOnce sync.Once
-	web     atomic.Pointer[web.Handler] // built by WebHandler
+	webOnce  sync.Once
+	web      atomic.Pointer[web.Handler] // built by WebHandler
+	webIndex *webIndex                   // set with web
 
 	serving   sync.WaitGroup
 	closeOnce sync.Once

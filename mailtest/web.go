@@ -51,6 +51,8 @@ import (
 func (s *Server) WebHandler() http.Handler {
 	s.webOnce.Do(func() {
 		b := &webBackend{s: s, started: time.Now(), faultIDs: make(map[*activeFault]int)}
+		b.index.store = s.store
+		s.webIndex = &b.index
 		h := web.New(b, web.Config{
 			Hosts:        s.cfg.webHosts,
 			Username:     s.cfg.webUser,
@@ -80,6 +82,7 @@ func WithWebAuth(user, password string) Option {
 func (s *Server) closeWeb() {
 	if h := s.web.Load(); h != nil {
 		h.Close()
+		s.webIndex.close()
 	}
 }
 
@@ -88,6 +91,8 @@ type webBackend struct {
 	s       *Server
 	started time.Time
 	deleted atomic.Int64
+
+	index webIndex
 
 	faultMu   sync.Mutex
 	faultIDs  map[*activeFault]int
@@ -152,50 +157,22 @@ func webAddresses(list []*mail.Address) []web.Address {
 	return out
 }
 
-// Read-state bits per message, for the all-messages view.
-const (
-	stateHasCopy = 1 << iota
-	stateSeen
-)
-
-// readStates scans every mailbox once and returns, for the IDs of
-// received (indexed by ID minus the lowest), which have a copy and which
-// have a \Seen copy.
-func (b *webBackend) readStates(received []*memstore.Message) (states []uint8, minID uint64) {
-	if len(received) == 0 {
-		return nil, 0
-	}
-	minID, maxID := received[0].ID(), received[0].ID()
-	for _, m := range received {
-		minID, maxID = min(minID, m.ID()), max(maxID, m.ID())
-	}
-	states = make([]uint8, maxID-minID+1)
-	for _, u := range b.s.store.Users() {
-		for _, mb := range u.Mailboxes() {
-			for _, e := range mb.Snapshot().Entries {
-				id := e.Message.ID()
-				if id < minID || id > maxID {
-					continue
-				}
-				st := uint8(stateHasCopy)
-				if e.Flags.Has(memstore.FlagSeen) {
-					st |= stateSeen
-				}
-				states[id-minID] |= st
-			}
-		}
-	}
-	return states, minID
-}
-
-func (b *webBackend) receivedItems(received []*memstore.Message) []web.Item {
-	states, minID := b.readStates(received)
-	items := make([]web.Item, len(received))
-	for i, m := range received {
-		st := states[m.ID()-minID]
-		items[i] = web.Item{Mail: b.mail(m), Read: st&stateHasCopy == 0 || st&stateSeen != 0}
+// receivedItems lists the received messages with their read state;
+// callers hold b.index.mu.
+func (b *webBackend) receivedItems() []web.Item {
+	items := make([]web.Item, len(b.index.received))
+	for i, st := range b.index.received {
+		items[i] = web.Item{Mail: b.mailOf(st), Read: st.read()}
 	}
 	return items
+}
+
+// mailOf returns st's web description; callers hold b.index.mu.
+func (b *webBackend) mailOf(st *msgState) *web.Mail {
+	if st.mail == nil {
+		st.mail = b.mail(st.msg)
+	}
+	return st.mail
 }
 
 func (b *webBackend) mailbox(v web.View) (*memstore.Mailbox, error) {
@@ -221,7 +198,9 @@ func (b *webBackend) mailboxItems(mb *memstore.Mailbox) []web.Item {
 
 func (b *webBackend) Messages(v web.View) ([]web.Item, error) {
 	if v.User == "" {
-		return b.receivedItems(b.s.store.Received()), nil
+		b.index.lock()
+		defer b.index.mu.Unlock()
+		return b.receivedItems(), nil
 	}
 	mb, err := b.mailbox(v)
 	if err != nil {
@@ -231,47 +210,56 @@ func (b *webBackend) Messages(v web.View) ([]web.Item, error) {
 }
 
 func (b *webBackend) MessagesAndWatch(v web.View) ([]web.Item, web.Watcher, error) {
-	if v.User == "" {
-		received, w := b.s.store.ReceivedAndWatch()
-		return b.receivedItems(received), &webWatcher{b: b, w: w}, nil
+	if v.User != "" {
+		mb, err := b.mailbox(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Watching first means no change can fall between; a change
+		// already in the snapshot only causes one more look.
+		w := &webWatcher{b: b, w: b.s.store.Watch()}
+		return b.mailboxItems(mb), w, nil
 	}
-	mb, err := b.mailbox(v)
-	if err != nil {
-		return nil, nil, err
+	x := &b.index
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.w == nil {
+		x.build()
 	}
-	// Watching first means no change can fall between; a change already in
-	// the snapshot only causes one more look.
-	w := &webWatcher{b: b, w: b.s.store.Watch()}
-	return b.mailboxItems(mb), w, nil
+	// Everything received after w is registered reaches w. The index has
+	// everything before, and may have some after: those can only be among
+	// the events applied now, so their new-message changes are skipped.
+	w := &webWatcher{b: b, w: b.s.store.Watch(), skipNew: make(map[uint64]bool)}
+	batch := x.w.Drain()
+	x.apply(batch)
+	for _, ev := range batch {
+		if ev.Kind == memstore.EventReceived {
+			w.skipNew[ev.Message.ID()] = true
+		}
+	}
+	return b.receivedItems(), w, nil
 }
 
-// find returns the stored message with this ID: received, or else filed
-// in some mailbox.
+// find returns the stored message with this ID: received, or filed in
+// some mailbox.
 func (b *webBackend) find(id uint64) (*memstore.Message, bool) {
-	received := b.s.store.Received()
-	for i := len(received) - 1; i >= 0; i-- {
-		if received[i].ID() == id {
-			return received[i], true
-		}
-	}
-	for _, u := range b.s.store.Users() {
-		for _, mb := range u.Mailboxes() {
-			for _, e := range mb.Snapshot().Entries {
-				if e.Message.ID() == id {
-					return e.Message, true
-				}
-			}
-		}
-	}
-	return nil, false
-}
-
-func (b *webBackend) Find(id uint64) (*web.Mail, bool) {
-	m, ok := b.find(id)
+	b.index.lock()
+	defer b.index.mu.Unlock()
+	st, ok := b.index.byID[id]
 	if !ok {
 		return nil, false
 	}
-	return b.mail(m), true
+	return st.msg, true
+}
+
+func (b *webBackend) Find(id uint64) (*web.Mail, bool) {
+	b.index.lock()
+	defer b.index.mu.Unlock()
+	st, ok := b.index.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return b.mailOf(st), true
 }
 
 func (b *webBackend) Details(id uint64) (web.Details, bool) {
@@ -298,58 +286,29 @@ func (b *webBackend) Details(id uint64) (web.Details, bool) {
 	return d, true
 }
 
-// eachCopy calls f for every mailbox with the entries whose message keep
-// selects.
-func (b *webBackend) eachCopy(keep func(*memstore.Message) bool, f func(u *memstore.User, mb *memstore.Mailbox, entries []memstore.Entry)) {
-	for _, u := range b.s.store.Users() {
-		for _, mb := range u.Mailboxes() {
-			var hits []memstore.Entry
-			for _, e := range mb.Snapshot().Entries {
-				if keep(e.Message) {
-					hits = append(hits, e)
-				}
-			}
-			if len(hits) > 0 {
-				f(u, mb, hits)
-			}
-		}
-	}
-}
-
 func (b *webBackend) Copies(id uint64) []web.Copy {
-	var out []web.Copy
-	b.eachCopy(func(m *memstore.Message) bool { return m.ID() == id }, func(u *memstore.User, mb *memstore.Mailbox, entries []memstore.Entry) {
-		for _, e := range entries {
-			out = append(out, web.Copy{
-				User: u.Address(), Mailbox: mb.Name(), UID: e.UID, Flags: e.Flags.List(),
-				POP3: mb.Name() == memstore.InboxName,
-			})
-		}
-	})
-	return out
+	b.index.lock()
+	defer b.index.mu.Unlock()
+	st, ok := b.index.byID[id]
+	if !ok {
+		return nil
+	}
+	return b.index.copies(st)
 }
 
-// selector returns a test for the messages named by ids, or for every
-// received message if ids is nil.
-func (b *webBackend) selector(ids []uint64) func(*memstore.Message) bool {
-	set := make(map[uint64]bool)
+// states returns the index entries of ids, or of every received message
+// if ids is nil; callers hold b.index.mu.
+func (b *webBackend) states(ids []uint64) []*msgState {
 	if ids == nil {
-		for _, m := range b.s.store.Received() {
-			set[m.ID()] = true
+		return b.index.received
+	}
+	out := make([]*msgState, 0, len(ids))
+	for _, id := range ids {
+		if st, ok := b.index.byID[id]; ok {
+			out = append(out, st)
 		}
 	}
-	for _, id := range ids {
-		set[id] = true
-	}
-	return func(m *memstore.Message) bool { return set[m.ID()] }
-}
-
-func uidsOf(entries []memstore.Entry) []uint32 {
-	uids := make([]uint32, len(entries))
-	for i, e := range entries {
-		uids[i] = e.UID
-	}
-	return uids
+	return out
 }
 
 func (b *webBackend) SetRead(ids []uint64, read bool) {
@@ -358,18 +317,16 @@ func (b *webBackend) SetRead(ids []uint64, read bool) {
 		op = memstore.FlagsRemove
 	}
 	seen := memstore.NewFlags(memstore.FlagSeen)
-	b.eachCopy(b.selector(ids), func(_ *memstore.User, mb *memstore.Mailbox, entries []memstore.Entry) {
-		var change []memstore.Entry
-		for _, e := range entries {
-			if e.Flags.Has(memstore.FlagSeen) != read {
-				change = append(change, e)
-			}
-		}
-		if len(change) > 0 {
+	x := &b.index
+	x.lock()
+	defer x.mu.Unlock()
+	for box, uids := range x.byBox(b.states(ids)) {
+		uids = slices.DeleteFunc(uids, func(uid uint32) bool { return box.uids[uid].seen == read })
+		if len(uids) > 0 {
 			// An error means the mailbox was deleted meanwhile: nothing to mark.
-			_, _ = mb.SetFlags(uidsOf(change), op, seen, webOrigin{})
+			_, _ = box.mb.SetFlags(uids, op, seen, webOrigin{})
 		}
-	})
+	}
 }
 
 func (b *webBackend) Delete(ids []uint64) {
@@ -379,9 +336,12 @@ func (b *webBackend) Delete(ids []uint64) {
 		b.deleted.Add(int64(n))
 		return
 	}
-	b.eachCopy(b.selector(ids), func(_ *memstore.User, mb *memstore.Mailbox, entries []memstore.Entry) {
-		mb.Expunge(uidsOf(entries), webOrigin{})
-	})
+	x := &b.index
+	x.lock()
+	for box, uids := range x.byBox(b.states(ids)) {
+		box.mb.Expunge(uids, webOrigin{})
+	}
+	x.mu.Unlock()
 	b.deleted.Add(int64(b.s.store.Forget(ids...)))
 }
 
@@ -429,8 +389,7 @@ func sendAddress(a web.SendAddress) string {
 func (b *webBackend) Watch() web.Watcher { return &webWatcher{b: b, w: b.s.store.Watch()} }
 
 func (b *webBackend) Info() web.Info {
-	received := b.s.store.Received()
-	items := b.receivedItems(received)
+	items, _ := b.Messages(web.View{})
 	info := web.Info{Database: "memory", Messages: len(items), Tags: map[string]int{}}
 	var size int64
 	for _, it := range items {
@@ -445,7 +404,7 @@ func (b *webBackend) Info() web.Info {
 	info.DatabaseSize = size
 	info.RuntimeStats = web.RuntimeStats{
 		Uptime: int64(time.Since(b.started).Seconds()), Memory: ms.Alloc,
-		MessagesDeleted: deleted, SMTPAccepted: len(received) + deleted, SMTPAcceptedSize: size,
+		MessagesDeleted: deleted, SMTPAccepted: len(items) + deleted, SMTPAcceptedSize: size,
 	}
 	return info
 }
@@ -658,8 +617,9 @@ func (b *webBackend) RemoveFault(id int) error {
 
 // webWatcher turns store events into the web's changes.
 type webWatcher struct {
-	b *webBackend
-	w *memstore.Watcher
+	b       *webBackend
+	w       *memstore.Watcher
+	skipNew map[uint64]bool // received messages the listing had already
 }
 
 func (w *webWatcher) C() <-chan struct{} { return w.w.C() }
@@ -671,7 +631,11 @@ func (w *webWatcher) Next() []web.Change {
 	for _, ev := range evs {
 		switch ev.Kind {
 		case memstore.EventReceived:
-			out = append(out, web.Change{Kind: web.ChangeNew, ID: ev.Message.ID()})
+			if id := ev.Message.ID(); w.skipNew[id] {
+				delete(w.skipNew, id)
+			} else {
+				out = append(out, web.Change{Kind: web.ChangeNew, ID: id})
+			}
 		case memstore.EventForgotten:
 			out = append(out, web.Change{Kind: web.ChangeDelete, ID: ev.Message.ID()})
 		case memstore.EventPurged:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Summary is one message of a listing, in Mailpit's MessageSummary shape.
@@ -129,13 +130,20 @@ func emptyIfNil(a []Address) []Address {
 // snippet is the start of the text (or the HTML without tags), with runs
 // of white space made one space, at most 250 characters.
 func snippet(m *Mail) string {
+	const max = 250
 	src, html := m.Text, false
 	if strings.TrimSpace(src) == "" {
 		src, html = m.HTML, true
 	}
 	var b strings.Builder
+	b.Grow(min(len(src), max+8))
 	space, inTag, n := false, false, 0
-	for _, r := range src {
+	for i := 0; i < len(src) && n < max; {
+		r, size := rune(src[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(src[i:])
+		}
+		i += size
 		if html {
 			if r == '<' {
 				inTag = true
@@ -148,7 +156,7 @@ func snippet(m *Mail) string {
 				continue
 			}
 		}
-		if unicode.IsSpace(r) {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' || (r >= utf8.RuneSelf && unicode.IsSpace(r)) {
 			space = true
 			continue
 		}
@@ -159,9 +167,6 @@ func snippet(m *Mail) string {
 		space = false
 		b.WriteRune(r)
 		n++
-		if n >= 250 {
-			break
-		}
 	}
 	return b.String()
 }

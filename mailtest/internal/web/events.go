@@ -185,6 +185,9 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) {
 	defer wt.Close()
 	// A copy, so appending to items and to matched never share an array.
 	matched := slices.Clone(filter(items, q))
+	if h.waitWatching != nil {
+		h.waitWatching()
+	}
 	for len(matched) < count {
 		select {
 		case <-ctx.Done():

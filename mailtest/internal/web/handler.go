@@ -51,6 +51,8 @@ type Handler struct {
 	ctx    context.Context // canceled by Close; long requests end with it
 	cancel context.CancelFunc
 	active sync.WaitGroup
+
+	waitWatching func() // test hook: a wait has registered its watcher
 }
 
 // New returns a handler over b.

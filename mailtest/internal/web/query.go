@@ -301,25 +301,19 @@ func partsContain(list []Part, v string) bool {
 // containsFold reports whether s contains sub, which is lower case,
 // ignoring case. It does not allocate when both are ASCII.
 func containsFold(s, sub string) bool {
-	if sub == "" {
+	n := len(sub)
+	if n == 0 {
 		return true
 	}
-	if len(sub) > len(s) && isASCII(s) {
-		return false
-	}
-	if !isASCII(sub) {
+	if !isASCII(sub) || !isASCII(s) {
 		return strings.Contains(strings.ToLower(s), sub)
 	}
-	n, first := len(sub), sub[0]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return strings.Contains(strings.ToLower(s), sub)
-		}
-		if i+n > len(s) {
-			continue // keep scanning for non-ASCII, which may lower to ASCII
-		}
-		if lowerASCII(c) == first && equalLowerASCII(s[i:i+n], sub) {
+	first, alt := sub[0], sub[0]
+	if 'a' <= first && first <= 'z' {
+		alt = first - ('a' - 'A')
+	}
+	for i := 0; i+n <= len(s); i++ {
+		if c := s[i]; (c == first || c == alt) && equalLowerASCII(s[i+1:i+n], sub[1:]) {
 			return true
 		}
 	}
