@@ -515,17 +515,18 @@ func testDelete(t *testing.T, in *inbox) {
 }
 
 // hostileHTML tries every way a message could run script or leave its frame.
-// Each attempt reports to /canary/ if it runs.
+// Each attempt reports to /canary/ if it runs: by fetch, and by navigating,
+// which no connect-src policy stops.
 const hostileHTML = `<!doctype html><html><head>
 <base href="/canary/base/" target="_top">
 <meta http-equiv="refresh" content="0;url=/canary/refresh">
-<script>fetch("/canary/script"); try { parent.document.title = "pwned"; top.location = "/canary/top"; } catch (e) {}</script>
-</head><body onload="fetch('/canary/onload')">
+<script>fetch("/canary/script"); try { parent.document.title = "pwned"; } catch (e) {} location.href = "/canary/script-nav";</script>
+</head><body onload="fetch('/canary/onload'); location.href = '/canary/onload-nav'">
 <h1 id="hostile">Hostile content</h1>
-<img src="x" onerror="fetch('/canary/onerror')">
+<img src="x" onerror="fetch('/canary/onerror'); location.href = '/canary/onerror-nav'">
 <svg onload="fetch('/canary/svgload')"><script>fetch("/canary/inline-svg")</script></svg>
-<a id="jslink" href="javascript:fetch('/canary/jslink')">click me</a>
-<iframe srcdoc="<script>fetch('/canary/srcdoc')</script>"></iframe>
+<a id="jslink" href="javascript:location.href='/canary/jslink'">click me</a>
+<iframe srcdoc="<script>parent.location.href = '/canary/srcdoc'</script>"></iframe>
 <form action="/canary/form"><input name="q" value="x"></form>
 <object data="/canary/object"></object>
 </body></html>`
@@ -559,6 +560,30 @@ func testHostile(t *testing.T, in *inbox) {
 	if got["elements"].(float64) != 0 || !strings.Contains(got["from"].(string), name) {
 		t.Errorf("row = %v; want the display name as text and no elements from the message", got)
 	}
+
+	// Chromium reports each script it refuses to run; collect the reports.
+	consoleCtx, stopConsole := context.WithCancel(in.ctx)
+	blocked := make(chan string, 1)
+	var console sync.WaitGroup
+	console.Add(1)
+	go func() {
+		defer console.Done()
+		for m, err := range chromedp.Console(consoleCtx) {
+			if err != nil {
+				return
+			}
+			if strings.Contains(m.Text, "Blocked script execution") || strings.Contains(m.Text, "Refused to execute") {
+				select {
+				case blocked <- m.Text:
+				default:
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopConsole()
+		console.Wait()
+	}()
 
 	in.openRow(subject)
 	in.until("the hostile HTML frame to load", `(document.getElementById("html-frame").dataset.loaded || "").startsWith("view/")`)
@@ -636,6 +661,17 @@ func testHostile(t *testing.T, in *inbox) {
 	hits := in.canaryHits()
 	if len(hits) != 1 || hits[0] != "/canary/sync" {
 		t.Errorf("message content ran or navigated: requests %q", hits)
+	}
+	// And the scripts were there, and the browser refused them.
+	select {
+	case msg := <-blocked:
+		t.Logf("Chromium: %s", msg)
+	case <-time.After(wait):
+		t.Error("Chromium reported no blocked script, so the hostile scripts were never tried")
+	}
+	sandbox := eval[string](in, `document.getElementById("html-frame").getAttribute("sandbox")`)
+	if strings.Contains(sandbox, "allow-scripts") || strings.Contains(sandbox, "allow-same-origin") {
+		t.Errorf("frame sandbox = %q", sandbox)
 	}
 }
 
@@ -792,6 +828,31 @@ func testScreenshots(t *testing.T, in *inbox) {
 			in.openRow("Your order #1042 has shipped")
 		}
 	}
+	if dir != "" {
+		moreScreenshots(t, in, dir)
+	}
+}
+
+// moreScreenshots shows the other panels, for a person to look at.
+func moreScreenshots(t *testing.T, in *inbox, dir string) {
+	in.do(chromedp.EmulateViewport(1280, 800))
+	shot := func(name string) {
+		t.Helper()
+		img, err := chromedp.Run(in.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name+".png"), img)
+	}
+	for _, tab := range []string{"transcript", "copies", "envelope", "headers"} {
+		in.click(`#tabs [data-tab="` + tab + `"]`)
+		in.until(tab+" filled", `document.getElementById("panel-`+tab+`").textContent.length > 20`)
+		shot("tab-" + tab)
+	}
+	in.srv.Inject(mailtest.Fault{Protocol: mailtest.SMTP, Command: "RCPT", Arg: "full@", Reply: "452 4.2.2 Mailbox full", Times: 2})
+	in.click("#faults-open")
+	in.until("the fault listed", `document.querySelectorAll("#faults-table tbody tr").length === 1`)
+	shot("faults")
 }
 
 func writeFile(t *testing.T, path string, b []byte) {

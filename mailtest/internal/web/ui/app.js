@@ -569,12 +569,13 @@
 
   // --- faults ---------------------------------------------------------------
 
-  // Faults change without a store event (one with Times runs out), so the
-  // list is re-read every second while the panel is open or faults are set.
+  // Faults change without a store event (a test injects one, one with
+  // Times runs out), so the list is re-read: every second while the panel
+  // is open or faults are set, else every few seconds.
   let faultTimer = 0;
   function pollFaults(active) {
     clearTimeout(faultTimer);
-    if (active) faultTimer = setTimeout(() => loadFaults().catch(() => pollFaults(true)), 1000);
+    faultTimer = setTimeout(() => loadFaults().catch(() => pollFaults(false)), active ? 1000 : 3000);
   }
 
   async function loadFaults() {
