@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailrig/mailrig/mailtest"
@@ -594,4 +595,140 @@ func TestWebFaults(t *testing.T) {
 
 func webSendRaw(addr, from, to string) error {
 	return netsmtp.SendMail(addr, nil, from, []string{to}, []byte("Subject: x\r\n\r\nx\r\n"))
+}
+
+// TestWebCopiesFollowClients: MOVE, COPY, DELETE of a folder and a POP3
+// QUIT deletion show in a message's Copies and in the WebSocket at once.
+func TestWebCopiesFollowClients(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithUser("carol@example.com", "pw"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	m := srv.Send(t, mailtest.Draft{From: "x@example.com", To: []string{"bob@example.com", "carol@example.com"}, Subject: "travels"})
+	copies := func() []string {
+		t.Helper()
+		var msg struct {
+			Copies []struct {
+				User, Mailbox string
+				UID           uint32
+			}
+		}
+		getJSON(t, hs.URL+"/api/v1/message/"+id(m), &msg)
+		var out []string
+		for _, c := range msg.Copies {
+			out = append(out, fmt.Sprintf("%s/%s/%d", c.User, c.Mailbox, c.UID))
+		}
+		slices.Sort(out)
+		return out
+	}
+	c := srv.IMAPClient(t, "bob@example.com")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(1), "Archive").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := copies(); !slices.Equal(got, []string{"bob@example.com/Archive/1", "carol@example.com/INBOX/1"}) {
+		t.Errorf("after MOVE: %v", got)
+	}
+	if err := c.Create("Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Copy(imap.UIDSetNum(1), "Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := copies(); len(got) != 3 || got[1] != "bob@example.com/Work/1" {
+		t.Errorf("after COPY: %v", got)
+	}
+	if err := c.Delete("Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := copies(); len(got) != 2 {
+		t.Errorf("after DELETE Work: %v", got)
+	}
+	// A POP3 client downloads and deletes carol's copy.
+	pop3DeleteAll(t, srv.POP3Addr(), "carol@example.com", "pw")
+	if got := copies(); !slices.Equal(got, []string{"bob@example.com/Archive/1"}) {
+		t.Errorf("after POP3 QUIT: %v", got)
+	}
+	var list apiList
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if list.Total != 1 {
+		t.Errorf("a copy deleted by POP3 removed the message: %+v", list)
+	}
+	getJSON(t, hs.URL+"/api/v1/messages?user=carol@example.com", &list)
+	if list.Total != 0 {
+		t.Errorf("carol's INBOX after QUIT: %+v", list)
+	}
+	seenMailbox := map[string]bool{}
+	// Delivery, MOVE, COPY and the folder's deletion each announce the
+	// folders they changed.
+	for !seenMailbox["bob@example.com/Archive"] || !seenMailbox["bob@example.com/Work"] || !seenMailbox["carol@example.com/INBOX"] {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("mailbox frames missing: %v (saw %v)", err, seenMailbox)
+		}
+		var ev struct {
+			Type string
+			Data struct{ User, Mailbox string }
+		}
+		json.Unmarshal(b, &ev)
+		if ev.Type == "mailbox" {
+			seenMailbox[ev.Data.User+"/"+ev.Data.Mailbox] = true
+		}
+	}
+	// srv.Purge from Go code: the page hears "truncate".
+	srv.Purge()
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("no truncate frame: %v", err)
+		}
+		if strings.Contains(string(b), `"Type":"truncate"`) {
+			break
+		}
+	}
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if list.Total != 0 || len(list.Messages) != 0 {
+		t.Errorf("after Purge: %+v", list)
+	}
+}
+
+// pop3DeleteAll logs in over POP3, deletes every message and QUITs.
+func pop3DeleteAll(t *testing.T, addr, user, pass string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	cmd := func(line string) string {
+		t.Helper()
+		if line != "" {
+			fmt.Fprintf(conn, "%s\r\n", line)
+		}
+		l, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, "+OK") {
+			t.Fatalf("POP3 %q: %q %v", line, l, err)
+		}
+		return l
+	}
+	cmd("")
+	cmd("USER " + user)
+	cmd("PASS " + pass)
+	var n int
+	fmt.Sscanf(cmd("STAT"), "+OK %d", &n)
+	for i := 1; i <= n; i++ {
+		cmd(fmt.Sprintf("DELE %d", i))
+	}
+	cmd("QUIT")
 }
