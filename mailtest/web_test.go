@@ -373,3 +373,23 @@ func TestWebBasicAuth(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestWebViewLatestAndPage(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t)
+	srv.Send(t, mailtest.Draft{From: "x@example.com", To: []string{"bob@example.com"}, Subject: "one", Text: "latest text"})
+	code, _, body := do(t, "GET", hs.URL+"/view/latest.txt", "")
+	if code != 200 || !strings.Contains(string(body), "latest text") {
+		t.Errorf("view/latest.txt = %d %q", code, body)
+	}
+	if code, _, _ := do(t, "GET", hs.URL+"/view/latest.html", ""); code != 404 {
+		t.Errorf("HTML view of a text-only message = %d, want 404", code)
+	}
+	if code, _, _ := do(t, "GET", hs.URL+"/view/1.exe", ""); code != 404 {
+		t.Errorf("view/1.exe = %d", code)
+	}
+	code, hdr, body := do(t, "GET", hs.URL+"/", "")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte("<html")) || hdr.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("page = %d %v %.100s", code, hdr, body)
+	}
+}

@@ -40,16 +40,17 @@ var (
 	httpEquiv = regexp.MustCompile(`(?i)http-equiv\s*=`)
 )
 
-// view answers /view/{ID}.html (the HTML part) and /view/{ID}.txt (the text part).
+// view answers /view/{ID}.html (the HTML part) and /view/{ID}.txt (the
+// text part); ID may be "latest".
 func (h *Handler) view(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
 	idPart, ext, _ := strings.Cut(file, ".")
-	id, err := strconv.ParseUint(idPart, 10, 64)
-	if err != nil || (ext != "html" && ext != "txt") {
+	if ext != "html" && ext != "txt" {
 		http.NotFound(w, r)
 		return
 	}
-	m, ok := h.b.Find(id)
+	r.SetPathValue("id", idPart)
+	m, ok := h.lookup(r)
 	if !ok {
 		notFound(w)
 		return
