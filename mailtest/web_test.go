@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -391,5 +392,53 @@ func TestWebViewLatestAndPage(t *testing.T) {
 	code, hdr, body := do(t, "GET", hs.URL+"/", "")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte("<html")) || hdr.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("page = %d %v %.100s", code, hdr, body)
+	}
+}
+
+// TestWebMailpitShapes: the field names Mailpit v1's swagger document
+// gives, exactly for summaries and listings, at least for the message.
+func TestWebMailpitShapes(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t)
+	m := srv.Send(t, mailtest.Draft{From: "x@example.com", To: []string{"bob@example.com"}, Subject: "shape", Text: "t"})
+	keys := func(v map[string]any) []string {
+		var out []string
+		for k := range v {
+			out = append(out, k)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var list map[string]any
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if got, want := keys(list), []string{"count", "messages", "messages_count", "messages_unread", "start", "tags", "total", "unread"}; !slices.Equal(got, want) {
+		t.Errorf("listing keys = %v, want %v", got, want)
+	}
+	summary := list["messages"].([]any)[0].(map[string]any)
+	if got, want := keys(summary), []string{"Attachments", "Bcc", "Cc", "Created", "From", "ID", "MessageID", "Read", "ReplyTo", "Size", "Snippet", "Subject", "Tags", "To", "Username"}; !slices.Equal(got, want) {
+		t.Errorf("summary keys = %v, want %v", got, want)
+	}
+	if summary["Cc"] != nil || summary["Bcc"] != nil || summary["ReplyTo"] != nil {
+		t.Errorf("empty summary lists not null: %v", summary)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, summary["Created"].(string)); err != nil {
+		t.Errorf("Created: %v", err)
+	}
+	var msg map[string]any
+	getJSON(t, hs.URL+"/api/v1/message/"+id(m), &msg)
+	for _, k := range []string{"Attachments", "Bcc", "Cc", "Date", "From", "HTML", "ID", "Inline", "ListUnsubscribe", "MessageID", "ReplyTo", "ReturnPath", "Size", "Subject", "Tags", "Text", "To", "Username"} {
+		if _, ok := msg[k]; !ok {
+			t.Errorf("message lacks %s", k)
+		}
+	}
+	for _, k := range []string{"Cc", "Bcc", "ReplyTo", "Attachments", "Inline", "Tags"} {
+		if l, ok := msg[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("message %s = %#v, want []", k, msg[k])
+		}
+	}
+	var info map[string]any
+	getJSON(t, hs.URL+"/api/v1/info", &info)
+	if got, want := keys(info), []string{"Database", "DatabaseSize", "LatestVersion", "Messages", "RuntimeStats", "Tags", "Unread", "Version"}; !slices.Equal(got, want) {
+		t.Errorf("info keys = %v, want %v", got, want)
 	}
 }
