@@ -12,15 +12,18 @@
 package mailtest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +55,9 @@ func TestBrowser(t *testing.T) {
 		{"DeliveryAppearsLive", testLiveDelivery},
 		{"OpenShowsTextAndHTML", testOpenMessage},
 		{"IMAPSeenAndMoveShowLive", testIMAPChangesShow},
+		{"POP3DeleteShowsLive", testPOP3Delete},
+		{"PagingAndReadState", testPagingAndReadState},
+		{"ReconnectsAfterDrop", testReconnect},
 		{"Search", testSearch},
 		{"Delete", testDelete},
 		{"HostileMessagesRunNothing", testHostile},
@@ -126,8 +132,26 @@ type inbox struct {
 	tab context.Context
 	ctx context.Context // tab with the test's deadline
 
-	mu     sync.Mutex
-	canary []string // paths under /canary/ that something requested
+	mu      sync.Mutex
+	canary  []string   // paths under /canary/ that something requested
+	sockets []net.Conn // the /api/events connections, as hijacked
+}
+
+// hijackRecorder keeps the connection a WebSocket takes over, so a test
+// can cut it like a network drop.
+type hijackRecorder struct {
+	http.ResponseWriter
+	in *inbox
+}
+
+func (w hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.in.mu.Lock()
+		w.in.sockets = append(w.in.sockets, c)
+		w.in.mu.Unlock()
+	}
+	return c, rw, err
 }
 
 const (
@@ -149,6 +173,9 @@ func newInbox(t *testing.T, browser context.Context) *inbox {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.Handle("/", web)
+	mux.Handle("/api/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		web.ServeHTTP(hijackRecorder{w, in}, r)
+	}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	in.url = hs.URL
@@ -444,6 +471,105 @@ func testIMAPChangesShow(t *testing.T, in *inbox) {
 	in.until("the row unread again", rowJS("Read me over IMAP")+`.classList.contains("unread")`)
 	in.until("the view offering Mark read", `document.getElementById("view-toggle-read").textContent === "Mark read"`)
 	in.until("Archive's unread count", `document.querySelector('#mailboxes button[data-user=`+js(bob)+`][data-mailbox="Archive"] .count')?.textContent === "1"`)
+	in.stillSameDocument()
+}
+
+func testPOP3Delete(t *testing.T, in *inbox) {
+	in.sendText(bob, "Fetch me over POP3", "body")
+	in.load("/")
+	in.click(`#mailboxes button[data-user="` + bob + `"][data-mailbox="INBOX"]`)
+	in.waitRow("Fetch me over POP3")
+
+	// A POP3 client downloads it and deletes it; the deletion happens at QUIT.
+	conn, err := net.Dial("tcp", in.srv.POP3Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	say := func(cmd string) string {
+		t.Helper()
+		if cmd != "" {
+			fmt.Fprintf(conn, "%s\r\n", cmd)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "+OK") {
+			t.Fatalf("POP3 %q: %q %v", cmd, line, err)
+		}
+		return line
+	}
+	say("")
+	say("USER " + bob)
+	say("PASS bob-pw")
+	say("DELE 1")
+	// Not gone before QUIT: a POP3 session that drops deletes nothing.
+	if !eval[bool](in, `!!`+rowJS("Fetch me over POP3")) {
+		t.Fatal("the row went before QUIT")
+	}
+	say("QUIT")
+	in.until("the row gone from bob's INBOX after QUIT", `!`+rowJS("Fetch me over POP3")+` && !document.getElementById("empty").hidden`)
+	in.stillSameDocument()
+
+	// The message stays listed under All messages, with no copy left.
+	in.click(`#mailboxes button[data-user=""]`)
+	in.openRow("Fetch me over POP3")
+	in.click(`#tabs [data-tab="copies"]`)
+	in.until("no copies left", `document.querySelector("#copies-table tbody").innerText.includes("No copy")`)
+}
+
+func testPagingAndReadState(t *testing.T, in *inbox) {
+	const n = 120
+	base := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		in.srv.DeliverTo(t, bob, "INBOX", mailtest.Draft{From: "feed@example.net", To: []string{bob},
+			Subject: fmt.Sprintf("item %03d", i), Text: "x", Date: base.Add(time.Duration(i) * time.Minute)})
+	}
+	in.load("/")
+	in.click(`#mailboxes button[data-user="` + bob + `"][data-mailbox="INBOX"]`)
+	in.until("the first page, newest first", rowsJS+`.length === 50 && `+rowsJS+`[0].querySelector(".subject").textContent === "item 119" && document.getElementById("page-info").textContent === "1–50 of 120"`)
+	in.click("#next-page")
+	in.until("the second page", rowsJS+`[0].querySelector(".subject").textContent === "item 069" && document.getElementById("page-info").textContent === "51–100 of 120"`)
+	in.click("#next-page")
+	in.until("the last page", rowsJS+`.length === 20 && document.getElementById("page-info").textContent === "101–120 of 120" && document.getElementById("next-page").disabled`)
+	in.click("#prev-page")
+	in.until("back to the second page", `document.getElementById("page-info").textContent === "51–100 of 120"`)
+
+	// Tick two rows and mark them read: IMAP sees \Seen on exactly those.
+	in.do(chromedp.Evaluate[chromedp.Void](rowJS("item 069") + `.querySelector(".check").click(); ` + rowJS("item 060") + `.querySelector(".check").click()`))
+	in.click("#mark-read")
+	in.until("both rows read", `!`+rowJS("item 069")+`.classList.contains("unread") && !`+rowJS("item 060")+`.classList.contains("unread") && `+rowJS("item 061")+`.classList.contains("unread")`)
+	in.until("the unread count", `document.querySelector('#mailboxes button[data-user=`+js(bob)+`][data-mailbox="INBOX"] .count')?.textContent === "118"`)
+	mb, _ := in.srv.IMAPView(bob).Mailbox("INBOX")
+	var seen []string
+	for _, m := range mb.Messages {
+		if slices.Contains(m.Flags, string(imap.FlagSeen)) {
+			seen = append(seen, m.Message.Subject())
+		}
+	}
+	if strings.Join(seen, ",") != "item 060,item 069" {
+		t.Errorf("IMAP \\Seen on %q, want item 060 and item 069", seen)
+	}
+	// And unread again with the other button; the ticks stay.
+	in.click("#mark-unread")
+	in.until("both rows unread again", rowJS("item 069")+`.classList.contains("unread") && `+rowJS("item 060")+`.classList.contains("unread")`)
+	if mb, _ := in.srv.IMAPView(bob).Mailbox("INBOX"); mb.Unseen() != n {
+		t.Errorf("IMAP unseen = %d, want %d", mb.Unseen(), n)
+	}
+}
+
+func testReconnect(t *testing.T, in *inbox) {
+	in.load("/")
+	in.until("one events connection", `document.getElementById("live").dataset.connects === "1"`)
+	in.mu.Lock()
+	sockets := slices.Clone(in.sockets)
+	in.mu.Unlock()
+	if len(sockets) != 1 {
+		t.Fatalf("%d events connections, want 1", len(sockets))
+	}
+	sockets[0].Close() // the network drops
+	in.until("the page to reconnect", `document.getElementById("live").dataset.connects === "2" && document.getElementById("live").dataset.state === "open"`)
+	in.sendText(bob, "After the drop", "x")
+	in.waitRow("After the drop")
 	in.stillSameDocument()
 }
 

@@ -541,7 +541,7 @@
     return copies;
   }
 
-  let socket = null, backoff = 250;
+  let socket = null, backoff = 250, connects = 0;
   function connect() {
     const url = new URL("api/events", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -550,6 +550,7 @@
     socket.addEventListener("open", () => {
       backoff = 250;
       live.dataset.state = "open";
+      live.dataset.connects = String(++connects);
       live.title = "Live updates: connected";
       refreshSoon(); // whatever changed while we were away
     });
