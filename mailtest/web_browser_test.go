@@ -436,6 +436,7 @@ func testIMAPChangesShow(t *testing.T, in *inbox) {
 	in.waitRow("Read me over IMAP")
 	in.click(`#mailboxes button[data-user="` + bob + `"][data-mailbox="INBOX"]`)
 	in.until("bob's INBOX listed, unread", `document.getElementById("list-title").textContent === `+js(bob+" / INBOX")+` && `+rowJS("Read me over IMAP")+`?.classList.contains("unread")`)
+	in.until("the all-messages unread count kept in a folder", `document.title === "(1) mailrig inbox" && document.querySelector('#mailboxes button[data-user=""] .count')?.textContent === "1"`)
 
 	c := in.srv.IMAPClient(t, bob)
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
@@ -446,7 +447,7 @@ func testIMAPChangesShow(t *testing.T, in *inbox) {
 		t.Fatalf("STORE \\Seen: %v", err)
 	}
 	in.until("the row read after STORE \\Seen", `!`+rowJS("Read me over IMAP")+`.classList.contains("unread")`)
-	in.until("INBOX's unread count gone", `!document.querySelector('#mailboxes button[data-user=`+js(bob)+`][data-mailbox="INBOX"] .count')`)
+	in.until("INBOX's unread count gone, and the total's", `!document.querySelector('#mailboxes button[data-user=`+js(bob)+`][data-mailbox="INBOX"] .count') && document.title === "mailrig inbox"`)
 
 	if _, err := c.Move(uids, "Archive").Wait(); err != nil {
 		t.Fatalf("MOVE: %v", err)
@@ -624,6 +625,8 @@ func testDelete(t *testing.T, in *inbox) {
 	if n := len(in.srv.Messages()); n != 3 {
 		t.Errorf("server holds %d messages after deleting one in the browser, want 3", n)
 	}
+	// The cursor stays in place, on the next message, so Delete Delete works.
+	in.until("the cursor on the next row", rowJS("two")+`.classList.contains("cursor")`)
 
 	// The toolbar: tick a row, delete it.
 	in.do(chromedp.Evaluate[chromedp.Void](rowJS("one") + `.querySelector(".check").click()`))

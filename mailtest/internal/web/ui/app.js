@@ -132,8 +132,12 @@
     const cursorID = state.items[state.cursor]?.ID;
     state.items = data.messages || [];
     state.total = state.query ? data.messages_count : data.total;
-    if (!state.view.user && !state.query) state.unreadAll = data.unread;
-    state.cursor = state.items.findIndex((m) => m.ID === cursorID);
+    if (!state.view.user) state.unreadAll = data.unread; // unread counts the whole view, not the matches
+    // The cursor follows its message; if that went (deleted), it stays at
+    // the same place, on the next one.
+    const at = state.items.findIndex((m) => m.ID === cursorID);
+    if (at >= 0 || state.cursor < 0) state.cursor = at;
+    else state.cursor = Math.min(state.cursor, state.items.length - 1);
     for (const id of state.checked) {
       if (!state.items.some((m) => m.ID === id)) state.checked.delete(id);
     }
@@ -245,7 +249,13 @@
   // --- mailboxes ------------------------------------------------------------
 
   async function loadMailboxes() {
-    state.users = await api("GET", "api/v1/users") || [];
+    const [users, all] = await Promise.all([
+      api("GET", "api/v1/users"),
+      // In a folder, the list answers for the folder: ask for the total.
+      state.view.user ? api("GET", "api/v1/messages?limit=0") : null,
+    ]);
+    state.users = users || [];
+    if (all) state.unreadAll = all.unread;
     renderMailboxes();
   }
 
@@ -273,6 +283,7 @@
       items.push(el("li", null, el("div", { class: "user", text: u.Address, title: (u.Aliases || []).join(", ") }), el("ul", null, ...folders)));
     }
     $("mailboxes").replaceChildren(...items);
+    document.title = unreadTitle();
   }
 
   function selectView(view) {
@@ -715,6 +726,13 @@
         if (b.dataset.tab === "copies") reloadOpen().catch(fail);
       });
     }
+    // A tap outside the open drawer closes it.
+    $("layout").addEventListener("click", (ev) => {
+      if (document.body.classList.contains("drawer-open") && !$("sidebar").contains(ev.target)) {
+        document.body.classList.remove("drawer-open");
+        $("menu-toggle").setAttribute("aria-expanded", "false");
+      }
+    });
     $("menu-toggle").addEventListener("click", () => {
       const open = document.body.classList.toggle("drawer-open");
       $("menu-toggle").setAttribute("aria-expanded", String(open));
