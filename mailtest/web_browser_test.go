@@ -982,6 +982,19 @@ func moreScreenshots(t *testing.T, in *inbox, dir string) {
 	in.click("#faults-open")
 	in.until("the fault listed", `document.querySelectorAll("#faults-table tbody tr").length === 1`)
 	shot("faults")
+	in.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("faults").close()`))
+
+	// Phone width: the mailbox drawer, and the faults panel.
+	in.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait, chromedp.EmulateScale(2)))
+	in.click("#back")
+	in.click("#menu-toggle")
+	in.until("the drawer open", `getComputedStyle(document.getElementById("sidebar")).visibility === "visible" && document.getElementById("sidebar").getBoundingClientRect().left === 0`)
+	shot("phone-drawer")
+	in.click(`#mailboxes button[data-user="` + bob + `"][data-mailbox="INBOX"]`)
+	in.until("the drawer closed on choosing", `getComputedStyle(document.getElementById("sidebar")).visibility === "hidden"`)
+	in.click("#faults-open")
+	in.until("the faults dialog", `document.getElementById("faults").open`)
+	shot("phone-faults")
 }
 
 func writeFile(t *testing.T, path string, b []byte) {

@@ -607,10 +607,8 @@
       const clear = el("button", { type: "button", text: "Clear" });
       clear.addEventListener("click", () => api("DELETE", `api/v1/faults?id=${encodeURIComponent(f.ID)}`).then(refreshSoon, fail));
       return el("tr", null,
-        el("td", { text: f.Protocol }),
-        el("td", { class: "mono", text: f.Command }),
-        el("td", { class: "mono", text: f.Arg || "" }),
-        el("td", { text: f.Times ? String(f.Times) : "∞" }),
+        el("td", { class: "mono", text: `${f.Protocol} ${f.Command}${f.Arg ? ` “${f.Arg}”` : ""}` }),
+        el("td", { text: f.Times ? String(f.Times) : "∞", title: f.Times ? "acts this many more times" : "until cleared" }),
         el("td", { class: "mono", text: action.join(", ") }),
         el("td", null, clear));
     }));
