@@ -38,7 +38,7 @@ import (
 // \Seen on every copy, so IMAP clients see the change, and an IMAP client
 // marking its copy read makes it Read in the API at once. Deleting it
 // expunges every copy and forgets it from the received list, so Messages
-// no longer counts it. A copy expunged by an IMAP or POP3 client leaves
+// no longer counts it; deleting with no IDs is Purge. A copy expunged by an IMAP or POP3 client leaves
 // the message in the list (as in Messages) with fewer Copies. Listing a
 // user's folder (?user=ADDR&mailbox=NAME) shows that mailbox's entries,
 // including messages APPENDed over IMAP, with Read as that copy's \Seen.

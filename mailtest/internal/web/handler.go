@@ -2,6 +2,27 @@
 // security checks, Mailpit-compatible JSON shapes, the search syntax and
 // live events. It knows nothing about mail storage: a Backend, which
 // package mailtest implements, answers every question about mail.
+//
+// Endpoints (IDs are decimal strings; success is 200; PUT and DELETE
+// answer "ok"):
+//
+//	GET    /                                  the inbox page (embedded ui/)
+//	GET    /view/{ID}.html | .txt             HTML part (CSP sandbox, ?remote=1) | text part
+//	GET    /api/v1/messages ?start&limit&user&mailbox     MessagesResponse
+//	PUT    /api/v1/messages {IDs, Read, Search}           mark read/unread (no IDs: all)
+//	DELETE /api/v1/messages {IDs}                         delete (no IDs: all)
+//	GET    /api/v1/search ?query&start&limit&user&mailbox MessagesResponse
+//	DELETE /api/v1/search ?query                          delete matches
+//	GET    /api/v1/message/{ID|latest}                    MessageResponse; marks read
+//	GET    /api/v1/message/{ID}/headers | raw | part/{PartID} | transcript
+//	POST   /api/v1/send SendRequest                       {ID}
+//	GET    /api/v1/info                                   Info
+//	GET    /api/v1/wait ?query&count&timeout&user&mailbox 200 or 408, MessagesResponse
+//	POST   /api/v1/inboxes                                Inbox
+//	GET    /api/v1/users                                  []User
+//	GET    /api/v1/users/{address}/imap | pop3            IMAPView | POP3View
+//	GET|POST|DELETE /api/v1/faults (?id= for DELETE)      []Fault | Fault | ok
+//	GET    /api/events                                    WebSocket of Event frames
 package web
 
 import (
