@@ -115,7 +115,12 @@
 
   // --- the message list -----------------------------------------------------
 
+  // Each load is numbered, so that an answer overtaken by a later request
+  // (a page turn during a live refresh) is dropped.
+  let listSeq = 0;
+
   async function loadList() {
+    const seq = ++listSeq;
     const params = viewParams(new URLSearchParams({ start: state.start, limit: PAGE_SIZE }));
     let data;
     if (state.query) {
@@ -124,14 +129,16 @@
     } else {
       data = await api("GET", `api/v1/messages?${params}`);
     }
+    if (seq !== listSeq) return;
     // Past the end (after deletions): step back to the last page.
-    if (data.messages.length === 0 && state.start > 0 && data.total > 0) {
-      state.start = Math.max(0, Math.floor((data.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+    const count = state.query ? data.messages_count : data.total;
+    if (data.messages.length === 0 && state.start > 0 && count > 0) {
+      state.start = Math.max(0, Math.floor((count - 1) / PAGE_SIZE) * PAGE_SIZE);
       return loadList();
     }
     const cursorID = state.items[state.cursor]?.ID;
     state.items = data.messages || [];
-    state.total = state.query ? data.messages_count : data.total;
+    state.total = count;
     if (!state.view.user) state.unreadAll = data.unread; // unread counts the whole view, not the matches
     // The cursor follows its message; if that went (deleted), it stays at
     // the same place, on the next one.
@@ -248,12 +255,16 @@
 
   // --- mailboxes ------------------------------------------------------------
 
+  let mailboxSeq = 0;
+
   async function loadMailboxes() {
+    const seq = ++mailboxSeq;
     const [users, all] = await Promise.all([
       api("GET", "api/v1/users"),
       // In a folder, the list answers for the folder: ask for the total.
       state.view.user ? api("GET", "api/v1/messages?limit=0") : null,
     ]);
+    if (seq !== mailboxSeq) return;
     state.users = users || [];
     if (all) state.unreadAll = all.unread;
     renderMailboxes();
