@@ -732,3 +732,54 @@ func pop3DeleteAll(t *testing.T, addr, user, pass string) {
 	}
 	cmd("QUIT")
 }
+
+// TestWebUsernameAndSendLimit: Username is the SMTP AUTH identity, and a
+// send body beyond the message size limit is refused before it is read.
+func TestWebUsernameAndSendLimit(t *testing.T) {
+	t.Parallel()
+	srv, hs := webServer(t, mailtest.WithUser("app@example.com", "apppw"), mailtest.WithMaxMessageBytes(10000))
+	conn, err := net.Dial("tcp", srv.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netsmtp.NewClient(conn, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(netsmtp.PlainAuth("", "app@example.com", "apppw", "localhost")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("app@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(wc, "Subject: authed\r\n\r\nx\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	var list apiList
+	getJSON(t, hs.URL+"/api/v1/messages", &list)
+	if len(list.Messages) != 1 || list.Messages[0].Username != "app@example.com" {
+		t.Errorf("Username = %+v", list.Messages)
+	}
+	big := `{"From":{"Email":"a@example.com"},"To":[{"Email":"b@example.com"}],"Text":"` + strings.Repeat("x", 2<<20) + `"}`
+	if code, _, _ := do(t, "POST", hs.URL+"/api/v1/send", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize send = %d, want 413", code)
+	}
+	// Within the HTTP bound but beyond the SMTP size limit: SMTP refuses it.
+	mid := `{"From":{"Email":"a@example.com"},"To":[{"Email":"b@example.com"}],"Text":"` + strings.Repeat("x", 20000) + `"}`
+	if code, _, body := do(t, "POST", hs.URL+"/api/v1/send", mid); code != 400 || !strings.Contains(string(body), "552") {
+		t.Errorf("send beyond SMTP limit = %d %s", code, body)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages after refused sends", n)
+	}
+}

@@ -520,7 +520,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := h.b.Send(r.Context(), req)
 	if err != nil {
-		writeError(w, err)
+		// As Mailpit: any failure to send, an SMTP refusal included, is 400.
+		badRequest(w, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{ ID string }{idString(id)})
