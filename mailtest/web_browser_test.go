@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
@@ -47,7 +48,7 @@ const wait = 10 * time.Second
 // TestBrowser starts one headless Chromium and runs each scenario in its
 // own tab, in parallel, each against its own server.
 func TestBrowser(t *testing.T) {
-	browser := startBrowser(t)
+	chrome := startBrowser(t)
 	scenarios := []struct {
 		name string
 		run  func(*testing.T, *inbox)
@@ -68,7 +69,7 @@ func TestBrowser(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			sc.run(t, newInbox(t, browser))
+			sc.run(t, newInbox(t, chrome))
 		})
 	}
 }
@@ -111,6 +112,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-features", "IsolateSandboxedIframes,site-per-process,Translate"),
 		chromedp.WindowSize(1280, 800),
 	)
+	downloads = t.TempDir()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancelBrowser()
@@ -121,8 +123,20 @@ func startBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", exe, err)
 	}
+	// Downloads go to a temporary folder, named by their GUID, and report
+	// their progress, so a test can wait for one.
+	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: ptr(true),
+	}); err != nil {
+		t.Fatalf("download behaviour: %v", err)
+	}
 	return bctx
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// downloads is where the browser saves files; set by startBrowser.
+var downloads string
 
 // inbox is one tab showing the web inbox of one fresh server.
 type inbox struct {
@@ -159,7 +173,7 @@ const (
 	bob   = "bob@example.com"
 )
 
-func newInbox(t *testing.T, browser context.Context) *inbox {
+func newInbox(t *testing.T, chrome context.Context) *inbox {
 	t.Helper()
 	srv := mailtest.NewServer(t, mailtest.WithUser(alice, "alice-pw"), mailtest.WithUser(bob, "bob-pw"))
 	in := &inbox{t: t, srv: srv}
@@ -180,7 +194,7 @@ func newInbox(t *testing.T, browser context.Context) *inbox {
 	t.Cleanup(hs.Close)
 	in.url = hs.URL
 
-	tab, cancelTab := chromedp.NewContext(browser)
+	tab, cancelTab := chromedp.NewContext(chrome)
 	t.Cleanup(cancelTab) // runs before hs.Close: the tab's WebSocket goes first
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("open tab: %v", err)
@@ -747,8 +761,38 @@ func testHostile(t *testing.T, in *inbox) {
 	if err := chromedp.Do(svgTab); err != nil {
 		t.Fatal(err)
 	}
-	// A download aborts the navigation; either way the script must not run.
-	_ = chromedp.Do(svgTab, chromedp.Navigate(in.url+"/"+att["href"]))
+	// It is served as a download, so the browser saves it and shows nothing.
+	dlCtx, cancelDL := context.WithTimeout(svgTab, wait)
+	defer cancelDL()
+	begun := chromedp.BrowserEvents(dlCtx, browser.DownloadWillBegin)
+	progress := chromedp.BrowserEvents(dlCtx, browser.DownloadProgress)
+	_ = chromedp.Do(svgTab, chromedp.Navigate(in.url+"/"+att["href"])) // aborted by the download
+	var guid string
+	for ev, err := range begun {
+		if err != nil {
+			t.Fatalf("the SVG attachment did not download: %v", err)
+		}
+		if strings.HasSuffix(ev.URL, att["href"]) {
+			guid = ev.GUID
+			t.Logf("download of %q", ev.SuggestedFilename)
+			break
+		}
+	}
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("the SVG download did not finish: %v", err)
+		}
+		if ev.GUID == guid && ev.State != browser.DownloadProgressStateInProgress {
+			if ev.State != browser.DownloadProgressStateCompleted {
+				t.Fatalf("SVG download %s", ev.State)
+			}
+			break
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(downloads, guid)); err != nil || string(got) != hostileSVG {
+		t.Errorf("downloaded SVG = %q, %v; want the attached bytes", got, err)
+	}
+	cancelDL()
 	cancel()
 
 	// Open the HTML part's own URL directly, outside the frame too.
