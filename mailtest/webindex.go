@@ -11,16 +11,20 @@ import (
 // webIndex keeps, for the web API, every message's copies and their \Seen
 // state, so that listing 10,000 messages with their read state, or finding
 // one message's copies, does not scan every mailbox. It is built on first
-// use from a store watcher registered before the mailboxes are read, and
-// brought up to date at the start of every read by applying the queued
-// events: the store publishes each change before the call that made it
-// returns, so a request sees every change made before it, by any client.
+// use from a store watcher registered before the mailboxes are read; a
+// goroutine applies the watcher's events as they come, and every read
+// first applies any still queued: the store publishes each change before
+// the call that made it returns, so a request sees every change made
+// before it, by any client.
 type webIndex struct {
 	store *memstore.Store
 
 	mu       sync.Mutex
 	w        *memstore.Watcher // nil until first use
-	received []*msgState       // Store.Received order
+	stop     chan struct{}     // ends the follower; nil when none runs
+	closed   bool              // the server closed: start no follower
+	follower sync.WaitGroup
+	received []*msgState // Store.Received order
 	byID     map[uint64]*msgState
 	boxes    map[uint64]*boxIndex // by mailbox ID
 }
@@ -69,6 +73,13 @@ func (x *webIndex) build() {
 	x.boxes = make(map[uint64]*boxIndex)
 	received, w := x.store.ReceivedAndWatch()
 	x.w = w
+	if !x.closed {
+		// Applying events as they come keeps the watcher's queue short
+		// while no request reads the index.
+		x.stop = make(chan struct{})
+		x.follower.Add(1)
+		go x.follow(w, x.stop)
+	}
 	x.received = make([]*msgState, 0, len(received))
 	for _, m := range received {
 		st := x.state(m)
@@ -88,13 +99,36 @@ func (x *webIndex) build() {
 	}
 }
 
-// close stops the watcher; the index is rebuilt if used again.
+func (x *webIndex) follow(w *memstore.Watcher, stop <-chan struct{}) {
+	defer x.follower.Done()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-w.C():
+			x.mu.Lock()
+			if x.w == w {
+				x.apply(w.Drain())
+			}
+			x.mu.Unlock()
+		}
+	}
+}
+
+// close stops the follower and the watcher. A request after it rebuilds
+// the index, then keeps it without a follower.
 func (x *webIndex) close() {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.w != nil {
-		x.w.Close()
-		x.w = nil
+	x.closed = true
+	w, stop := x.w, x.stop
+	x.w, x.stop = nil, nil
+	x.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		x.follower.Wait()
+	}
+	if w != nil {
+		w.Close()
 	}
 }
 

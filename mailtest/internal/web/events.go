@@ -62,6 +62,10 @@ func (h *Handler) begin(r *http.Request) (context.Context, func()) {
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// Origin was checked in ServeHTTP against the allowed hosts (any port);
 	// the library's own check would also refuse other local ports.
+	// Watch before the handshake completes, so a client that sees the
+	// connection open hears every change made after that.
+	wt := h.b.Watch()
+	defer wt.Close()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered
@@ -71,8 +75,6 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	ctx = c.CloseRead(ctx)
 
-	wt := h.b.Watch()
-	defer wt.Close()
 	for {
 		select {
 		case <-ctx.Done():
