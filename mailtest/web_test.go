@@ -86,7 +86,6 @@ type apiSummary struct {
 type apiList struct {
 	Total          int          `json:"total"`
 	Unread         int          `json:"unread"`
-	Count          int          `json:"count"`
 	MessagesCount  int          `json:"messages_count"`
 	MessagesUnread int          `json:"messages_unread"`
 	Start          int          `json:"start"`
@@ -411,7 +410,7 @@ func TestWebMailpitShapes(t *testing.T) {
 	}
 	var list map[string]any
 	getJSON(t, hs.URL+"/api/v1/messages", &list)
-	if got, want := keys(list), []string{"count", "messages", "messages_count", "messages_unread", "start", "tags", "total", "unread"}; !slices.Equal(got, want) {
+	if got, want := keys(list), []string{"messages", "messages_count", "messages_unread", "start", "tags", "total", "unread"}; !slices.Equal(got, want) {
 		t.Errorf("listing keys = %v, want %v", got, want)
 	}
 	summary := list["messages"].([]any)[0].(map[string]any)

@@ -39,7 +39,6 @@ type Summary struct {
 type MessagesResponse struct {
 	Total          int       `json:"total"`
 	Unread         int       `json:"unread"`
-	Count          int       `json:"count"`
 	MessagesCount  int       `json:"messages_count"`
 	MessagesUnread int       `json:"messages_unread"`
 	Start          int       `json:"start"`
@@ -213,7 +212,6 @@ func respond(all, matched []Item, start, limit int) MessagesResponse {
 	for i := len(matched) - 1 - start; i >= 0 && len(resp.Messages) < limit; i-- {
 		resp.Messages = append(resp.Messages, summaryOf(matched[i]))
 	}
-	resp.Count = len(resp.Messages)
 	return resp
 }
 
