@@ -202,6 +202,30 @@ func newInbox(t *testing.T, chrome context.Context) *inbox {
 	ctx, cancel := context.WithTimeout(tab, 2*time.Minute)
 	t.Cleanup(cancel)
 	in.tab, in.ctx = tab, ctx
+
+	// The page's own script must never throw: an uncaught exception fails
+	// the test (Cleanup runs this before the tab closes).
+	consoleCtx, stopConsole := context.WithCancel(tab)
+	var exceptions []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range chromedp.Console(consoleCtx) {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				exceptions = append(exceptions, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1))
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stopConsole()
+		<-done
+		for _, e := range exceptions {
+			t.Errorf("uncaught exception in the page: %s", e)
+		}
+	})
 	return in
 }
 
