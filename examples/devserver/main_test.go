@@ -364,3 +364,24 @@ func TestRunRefusesPublicHTTP(t *testing.T) {
 		t.Fatalf("-http-auth without colon: %v", err)
 	}
 }
+
+// TestRunHTTPOff: -http off leaves the web listener out of the banner;
+// otherwise the banner gives its URL.
+func TestRunHTTPOff(t *testing.T) {
+	t.Parallel()
+	ports := []string{"-smtp", "127.0.0.1:0", "-submission", "off", "-smtps", "off", "-imap", "off", "-imaps", "off", "-pop3", "off", "-pop3s", "off"}
+	for _, tc := range []struct {
+		http string
+		want bool
+	}{{"off", false}, {"127.0.0.1:0", true}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // run prints its banner, then stops at once
+		var out, errOut bytes.Buffer
+		if err := run(ctx, append([]string{"-http", tc.http}, ports...), &out, &errOut); err != nil {
+			t.Fatalf("-http %s: %v\n%s", tc.http, err, errOut.String())
+		}
+		if got := strings.Contains(out.String(), "  http       http://127.0.0.1:"); got != tc.want {
+			t.Errorf("-http %s: banner has the web URL = %v, want %v:\n%s", tc.http, got, tc.want, out.String())
+		}
+	}
+}
