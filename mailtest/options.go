@@ -45,6 +45,9 @@ type config struct {
 	transcripts            bool
 	transcriptsSet         bool // by WithTranscripts or WithTranscriptLog
 	transcriptLog          *slog.Logger
+	webHosts               []string
+	webUser                string
+	webPassword            string
 }
 
 type userSpec struct {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/mailrig/mailrig/mailtest/internal/smtpfront"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
 	"github.com/mailrig/mailrig/mailtest/internal/transcript"
+	"github.com/mailrig/mailrig/mailtest/internal/web"
 	"github.com/mailrig/mailrig/memstore"
 )
 
@@ -78,6 +80,10 @@ type Server struct {
 	rate   *rateLimiter
 
 	transcripts *transcript.Recorder // nil with WithTranscripts(false)
+
+	webOnce  sync.Once
+	web      atomic.Pointer[web.Handler] // built by WebHandler
+	webIndex *webIndex                   // set with web
 
 	serving   sync.WaitGroup
 	closeOnce sync.Once
@@ -348,6 +354,7 @@ func isLoopback(addr string) bool {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		s.closeWeb()
 		for _, c := range s.closers {
 			if err := c(); err != nil {
 				errs = append(errs, err)

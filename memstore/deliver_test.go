@@ -157,3 +157,39 @@ func TestQuota(t *testing.T) {
 		t.Fatalf("usage %d", usedBytes(ann))
 	}
 }
+
+// TestForget: Forget drops messages from the received list only, tells
+// store-wide watchers, and leaves a list taken before it unchanged.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	s := New()
+	a := mustDeliver(t, s, []byte("Subject: a\n\na\n"), "bob@example.com")
+	b := mustDeliver(t, s, []byte("Subject: b\n\nb\n"), "bob@example.com")
+	before, w := s.ReceivedAndWatch()
+	defer w.Close()
+	if n := s.Forget(a.ID(), 999); n != 1 {
+		t.Fatalf("Forget = %d, want 1", n)
+	}
+	if got := s.Received(); len(got) != 1 || got[0] != b {
+		t.Fatalf("Received = %v", got)
+	}
+	if len(before) != 2 || before[0] != a {
+		t.Fatalf("earlier list changed: %v", before)
+	}
+	bob, _ := s.User("bob@example.com")
+	if n := len(bob.Inbox().Snapshot().Entries); n != 2 {
+		t.Fatalf("Forget touched the mailbox: %d entries", n)
+	}
+	evs := w.Drain()
+	if len(evs) != 1 || evs[0].Kind != EventForgotten || evs[0].Message != a {
+		t.Fatalf("events = %+v", evs)
+	}
+	if n := s.Forget(a.ID()); n != 0 || w.Pending() {
+		t.Fatalf("second Forget = %d, pending %v", n, w.Pending())
+	}
+	s.Purge()
+	evs = w.Drain()
+	if len(evs) == 0 || evs[0].Kind != EventPurged {
+		t.Fatalf("Purge events = %+v", evs)
+	}
+}

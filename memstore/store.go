@@ -281,10 +281,12 @@ func (s *Store) Watch() *Watcher {
 }
 
 // Purge forgets the received list and expunges every message from every
-// mailbox of every user (watchers see the expunges). Users and mailboxes stay.
+// mailbox of every user (watchers see an EventPurged, then the expunges).
+// Users and mailboxes stay.
 func (s *Store) Purge() {
 	s.recvMu.Lock()
 	s.received = nil
+	s.watchers.publish(Event{Kind: EventPurged})
 	s.recvMu.Unlock()
 	for _, u := range s.Users() {
 		for _, mb := range u.Mailboxes() {
@@ -296,4 +298,36 @@ func (s *Store) Purge() {
 			mb.Expunge(uids, nil)
 		}
 	}
+}
+
+// Forget removes the messages with the given IDs from the received list
+// (it does not touch mailboxes) and publishes an EventForgotten for each
+// one it removed. It returns how many it removed.
+func (s *Store) Forget(ids ...uint64) int {
+	if len(ids) == 0 {
+		return 0
+	}
+	drop := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		drop[id] = true
+	}
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	// A new slice, not an in-place filter: callers of Received may still
+	// hold the old one.
+	kept := make([]*Message, 0, len(s.received))
+	var gone []Event
+	for _, m := range s.received {
+		if drop[m.ID()] {
+			gone = append(gone, Event{Kind: EventForgotten, Message: m})
+			continue
+		}
+		kept = append(kept, m)
+	}
+	if len(gone) == 0 {
+		return 0
+	}
+	s.received = kept
+	s.watchers.publish(gone...)
+	return len(gone)
 }

@@ -22,6 +22,13 @@ const (
 	EventMailboxCreated
 	EventMailboxDeleted
 	EventMailboxRenamed
+	// EventForgotten: Store.Forget removed Message from the received list.
+	// Only store-wide watchers get it.
+	EventForgotten
+	// EventPurged: Store.Purge forgot every received message (the
+	// expunges from mailboxes follow as EventExpunge). Only store-wide
+	// watchers get it.
+	EventPurged
 )
 
 // Event describes one change. Fields that do not apply to its Kind are zero.
@@ -39,7 +46,7 @@ type Event struct {
 	UID uint32
 	// Flags holds the new flags, for EventAppend and EventFlags.
 	Flags Flags
-	// Message is the message, for EventReceived and EventAppend.
+	// Message is the message, for EventReceived, EventAppend and EventForgotten.
 	Message *Message
 	// Origin is for front-ends (see "For front-ends" in the package doc):
 	// the value the caller passed to the change (SetFlags, Expunge,

@@ -8,7 +8,8 @@
 // 1465, IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995), accepts mail for any
 // address and files a copy of every message into a catch-all account
 // (dev@localhost, password "dev"), so one client account sees everything.
-// Stop it with Ctrl-C.
+// The web inbox and its JSON API (Mailpit's API v1 and more) are at
+// http://127.0.0.1:8025/ (-http). Stop it with Ctrl-C.
 package main
 
 import (
@@ -19,11 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mailrig/mailrig/mailtest"
 	"github.com/mailrig/mailrig/memstore"
@@ -73,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	certFile := fs.String("cert", "", "TLS certificate `file` (PEM); default: a generated one for localhost")
 	keyFile := fs.String("key", "", "TLS key `file` (PEM), with -cert")
 	verbose := fs.Bool("v", false, "log every session's transcript when it ends")
+	httpAddr := fs.String("http", "127.0.0.1:8025", "`address` of the web inbox and HTTP API, or \"off\"")
+	httpAuth := fs.String("http-auth", "", "require HTTP basic auth `user:password` for the web inbox and API")
+	var httpHosts userFlags
+	fs.Var(&httpHosts, "http-host", "also accept this host `name` in Host and Origin (repeatable; localhost, 127.0.0.1 and [::1] always are)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,6 +121,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *catchAll != "off" && *catchAll != "" {
 		opts = append(opts, mailtest.WithUser(*catchAll, *catchAllPassword))
 	}
+	if *httpAuth != "" {
+		user, pw, ok := strings.Cut(*httpAuth, ":")
+		if !ok || user == "" {
+			return fmt.Errorf("-http-auth %q: want user:password", *httpAuth)
+		}
+		opts = append(opts, mailtest.WithWebAuth(user, pw))
+	}
+	if len(httpHosts) > 0 {
+		opts = append(opts, mailtest.WithWebHosts(httpHosts...))
+	}
+	var httpLn net.Listener
+	if *httpAddr != "off" && *httpAddr != "" {
+		if !*public && !isLoopback(*httpAddr) {
+			return fmt.Errorf("-http: %w: %q; add -public to allow it", mailtest.ErrNonLoopback, *httpAddr)
+		}
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return fmt.Errorf("-http: %w", err)
+		}
+		httpLn = ln
+		defer ln.Close()
+	}
 
 	srv, err := mailtest.New(opts...)
 	if errors.Is(err, mailtest.ErrNonLoopback) {
@@ -142,12 +172,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	printBanner(stdout, srv, *catchAll, *catchAllPassword, users)
+	var httpSrv *http.Server
+	httpDone := make(chan error, 1)
+	if httpLn != nil {
+		httpSrv = &http.Server{
+			Handler:           srv.WebHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	}
+
+	printBanner(stdout, srv, httpLn, *catchAll, *catchAllPassword, users)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devserver: shutting down")
 	cancelCopy()
 	<-copyDone
+	if httpSrv != nil {
+		// Closing the mail server first ends the WebSockets and waits,
+		// which Shutdown does not wait for.
+		err := srv.Close()
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if serr := httpSrv.Shutdown(shutCtx); serr != nil {
+			httpSrv.Close()
+		}
+		<-httpDone
+		return err
+	}
 	return srv.Close()
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // fileCopies files every received message into the catch-all account's
@@ -185,12 +250,15 @@ func isRecipient(store *memstore.Store, u *memstore.User, m *memstore.Message) b
 	return false
 }
 
-func printBanner(w io.Writer, srv *mailtest.Server, catchAll, catchAllPassword string, users userFlags) {
+func printBanner(w io.Writer, srv *mailtest.Server, httpLn net.Listener, catchAll, catchAllPassword string, users userFlags) {
 	fmt.Fprintln(w, "mailrig devserver ready")
 	for _, p := range mailtest.Listeners() {
 		if addr := srv.Addr(p); addr != "" {
 			fmt.Fprintf(w, "  %-10s %s\n", p, addr)
 		}
+	}
+	if httpLn != nil {
+		fmt.Fprintf(w, "  %-10s http://%s/\n", "http", httpLn.Addr())
 	}
 	if catchAll != "off" && catchAll != "" {
 		fmt.Fprintf(w, "  account    %s (password %q) gets a copy of every message\n", catchAll, catchAllPassword)

@@ -6,7 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"net/smtp"
 	"net/textproto"
 	"os"
@@ -17,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
@@ -35,7 +39,7 @@ func TestDevServerBinary(t *testing.T) {
 	}
 	certFile := filepath.Join(dir, "cert.pem")
 	args := []string{"-cert-out", certFile, "-user", "bob@example.com:bobpw"}
-	for _, p := range []string{"smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"} {
+	for _, p := range []string{"smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "http"} {
 		args = append(args, "-"+p, "127.0.0.1:0")
 	}
 	cmd := exec.Command(bin, args...)
@@ -63,10 +67,58 @@ func TestDevServerBinary(t *testing.T) {
 		}
 	}
 
+	web := strings.TrimSuffix(addrs["http"], "/")
+	if !strings.HasPrefix(web, "http://127.0.0.1:") {
+		t.Fatalf("banner has no web address: %v", addrs)
+	}
+	// A WebSocket stays open through the shutdown below, which must still
+	// be clean; a wait started before the send sees the message.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(web, "http")+"/api/events", nil)
+	if err != nil {
+		t.Fatalf("WebSocket: %v", err)
+	}
+	defer ws.CloseNow()
+	waited := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(web + "/api/v1/wait?query=subject:%22from+the+app%22&timeout=10s")
+		if err != nil {
+			waited <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Messages []struct{ ID, Subject string } `json:"messages"`
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		if resp.StatusCode != 200 || len(list.Messages) != 1 {
+			waited <- fmt.Sprintf("%d %+v", resp.StatusCode, list)
+			return
+		}
+		waited <- list.Messages[0].Subject
+	}()
+
 	body := "From: app@example.com\r\nTo: bob@example.com\r\nSubject: from the app\r\n\r\nhello dev\r\n"
 	if err := smtp.SendMail(addrs["smtp"], nil, "app@example.com", []string{"bob@example.com"}, []byte(body)); err != nil {
 		t.Fatalf("SendMail: %v", err)
 	}
+	if got := <-waited; got != "from the app" {
+		t.Errorf("wait over HTTP = %s", got)
+	}
+	for {
+		_, frame, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("WebSocket: no new-message frame: %v", err)
+		}
+		if strings.Contains(string(frame), `"Type":"new"`) {
+			if !strings.Contains(string(frame), `"Subject":"from the app"`) {
+				t.Errorf("new-message frame = %s", frame)
+			}
+			break
+		}
+	}
+	checkWebAPI(t, web)
 
 	tlsConfig := trustPEM(t, certFile)
 	// The catch-all account sees the message over IMAPS. The copy is filed
@@ -242,5 +294,94 @@ func TestRunRefusesPublicAddress(t *testing.T) {
 	err := run(ctx, []string{"-smtp", "0.0.0.0:0"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "-public") {
 		t.Fatalf("err = %v, want a refusal mentioning -public", err)
+	}
+}
+
+// checkWebAPI reads the delivered message through the dev server's HTTP
+// API, as an end-to-end test in another language would, and checks that
+// the listener refuses a foreign Host.
+func checkWebAPI(t *testing.T, web string) {
+	t.Helper()
+	resp, err := http.Get(web + "/api/v1/message/latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg struct {
+		Subject, Text string
+		To            []struct{ Address string }
+		Envelope      struct{ Rcpts []string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&msg)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || msg.Subject != "from the app" || !strings.Contains(msg.Text, "hello dev") ||
+		len(msg.Envelope.Rcpts) != 1 || msg.Envelope.Rcpts[0] != "bob@example.com" {
+		t.Errorf("GET message/latest = %d %+v (%v)", resp.StatusCode, msg, err)
+	}
+	resp, err = http.Get(web + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<html") {
+		t.Errorf("GET / = %d %.100s", resp.StatusCode, page)
+	}
+	req, _ := http.NewRequest("GET", web+"/api/v1/messages", nil)
+	req.Host = "attacker.example"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Host = %d, want 403", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("DELETE", web+"/api/v1/messages", nil)
+	req.Header.Set("Origin", "https://attacker.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Origin DELETE = %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestRunRefusesPublicHTTP: the web listener follows the loopback rule too.
+func TestRunRefusesPublicHTTP(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"-http", "0.0.0.0:0", "-smtp", "off", "-submission", "off", "-smtps", "off",
+		"-imap", "off", "-imaps", "off", "-pop3", "off", "-pop3s", "off"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "-public") || !strings.Contains(err.Error(), "-http") {
+		t.Fatalf("err = %v, want a refusal of -http mentioning -public", err)
+	}
+	err = run(ctx, []string{"-http-auth", "nocolon"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "user:password") {
+		t.Fatalf("-http-auth without colon: %v", err)
+	}
+}
+
+// TestRunHTTPOff: -http off leaves the web listener out of the banner;
+// otherwise the banner gives its URL.
+func TestRunHTTPOff(t *testing.T) {
+	t.Parallel()
+	ports := []string{"-smtp", "127.0.0.1:0", "-submission", "off", "-smtps", "off", "-imap", "off", "-imaps", "off", "-pop3", "off", "-pop3s", "off"}
+	for _, tc := range []struct {
+		http string
+		want bool
+	}{{"off", false}, {"127.0.0.1:0", true}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // run prints its banner, then stops at once
+		var out, errOut bytes.Buffer
+		if err := run(ctx, append([]string{"-http", tc.http}, ports...), &out, &errOut); err != nil {
+			t.Fatalf("-http %s: %v\n%s", tc.http, err, errOut.String())
+		}
+		if got := strings.Contains(out.String(), "  http       http://127.0.0.1:"); got != tc.want {
+			t.Errorf("-http %s: banner has the web URL = %v, want %v:\n%s", tc.http, got, tc.want, out.String())
+		}
 	}
 }
