@@ -84,10 +84,12 @@ func (f Fault) String() string {
 type faultSet struct {
 	mu     sync.Mutex
 	faults []*activeFault
+	lastID int
 }
 
 type activeFault struct {
 	Fault
+	id   int // numbers the faults of a server from 1, for the HTTP API
 	left int // remaining uses; -1 = unlimited
 }
 
@@ -109,6 +111,15 @@ func (s *Server) Inject(t testing.TB, f Fault) (clear func()) {
 // inject is Inject for callers without a test, such as an HTTP endpoint:
 // a malformed Fault is an error.
 func (s *Server) inject(f Fault) (clear func(), err error) {
+	af, err := s.faults.add(f)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.faults.remove(af) }, nil
+}
+
+// add validates f and appends it, numbered.
+func (fs *faultSet) add(f Fault) (*activeFault, error) {
 	f.Command = strings.ToUpper(strings.TrimSpace(f.Command))
 	if err := validateFault(f); err != nil {
 		return nil, fmt.Errorf("mailtest: fault %v: %w", f, err)
@@ -117,10 +128,38 @@ func (s *Server) inject(f Fault) (clear func(), err error) {
 	if f.Times <= 0 {
 		af.left = -1
 	}
-	s.faults.mu.Lock()
-	s.faults.faults = append(s.faults.faults, af)
-	s.faults.mu.Unlock()
-	return func() { s.faults.remove(af) }, nil
+	fs.mu.Lock()
+	fs.lastID++
+	af.id = fs.lastID
+	fs.faults = append(fs.faults, af)
+	fs.mu.Unlock()
+	return af, nil
+}
+
+// active returns copies of the faults in play, in order, with Times set
+// to the uses left (0 for unlimited).
+func (fs *faultSet) active() []activeFault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	out := make([]activeFault, len(fs.faults))
+	for i, af := range fs.faults {
+		out[i] = *af
+		out[i].Times = max(af.left, 0)
+	}
+	return out
+}
+
+// removeID removes the fault numbered id and reports whether it was there.
+func (fs *faultSet) removeID(id int) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, x := range fs.faults {
+		if x.id == id {
+			fs.faults = append(fs.faults[:i:i], fs.faults[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // ClearFaults removes every injected fault.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,7 +49,7 @@ import (
 // WithWebAuth adds HTTP basic auth.
 func (s *Server) WebHandler() http.Handler {
 	s.webOnce.Do(func() {
-		b := &webBackend{s: s, started: time.Now(), faultIDs: make(map[*activeFault]int)}
+		b := &webBackend{s: s, started: time.Now()}
 		b.index.store = s.store
 		s.webIndex = &b.index
 		h := web.New(b, web.Config{
@@ -94,9 +93,6 @@ type webBackend struct {
 
 	index webIndex
 
-	faultMu   sync.Mutex
-	faultIDs  map[*activeFault]int
-	nextFault int
 }
 
 // webOrigin marks the API's own changes in store events.
@@ -541,78 +537,46 @@ func faultFromJSON(wf web.Fault) (Fault, error) {
 	if f.Times < 0 || f.DropAfterBytes < 0 {
 		return Fault{}, fmt.Errorf("%w: Times and DropAfterBytes cannot be negative", web.ErrInvalid)
 	}
-	if err := validateFault(f); err != nil {
-		return Fault{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
-	}
-	return f, nil
+	return f, nil // faultSet.add validates the rest
 }
 
 // Faults lists the active faults, with the uses left as Times.
 func (b *webBackend) Faults() []web.Fault {
-	b.faultMu.Lock()
-	defer b.faultMu.Unlock()
-	fs := &b.s.faults
-	fs.mu.Lock()
-	live := slices.Clone(fs.faults)
-	lefts := make([]int, len(live))
-	for i, af := range live {
-		lefts[i] = af.left
-	}
-	fs.mu.Unlock()
-	ids := make(map[*activeFault]int, len(live))
+	live := b.s.faults.active()
 	out := make([]web.Fault, 0, len(live))
-	for i, af := range live {
-		id, ok := b.faultIDs[af]
-		if !ok {
-			b.nextFault++
-			id = b.nextFault
-		}
-		ids[af] = id
+	for _, af := range live {
 		wf := faultToJSON(af.Fault)
-		wf.ID = id
-		wf.Times = max(lefts[i], 0)
+		wf.ID = af.id
 		out = append(out, wf)
 	}
-	b.faultIDs = ids // forget faults that are gone
 	return out
 }
 
+// AddFault injects a fault given as JSON.
 func (b *webBackend) AddFault(wf web.Fault) (web.Fault, error) {
 	f, err := faultFromJSON(wf)
 	if err != nil {
 		return web.Fault{}, err
 	}
-	af := &activeFault{Fault: f, left: f.Times}
-	if f.Times <= 0 {
-		af.left = -1
+	af, err := b.s.faults.add(f)
+	if err != nil {
+		return web.Fault{}, fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	b.faultMu.Lock()
-	defer b.faultMu.Unlock()
-	b.nextFault++
-	b.faultIDs[af] = b.nextFault
-	b.s.faults.mu.Lock()
-	b.s.faults.faults = append(b.s.faults.faults, af)
-	b.s.faults.mu.Unlock()
-	out := faultToJSON(f)
-	out.ID = b.nextFault
+	out := faultToJSON(af.Fault)
+	out.ID = af.id
 	return out, nil
 }
 
+// RemoveFault clears the fault numbered id, or every fault for 0.
 func (b *webBackend) RemoveFault(id int) error {
 	if id == 0 {
 		b.s.ClearFaults()
 		return nil
 	}
-	b.faultMu.Lock()
-	defer b.faultMu.Unlock()
-	for af, fid := range b.faultIDs {
-		if fid == id {
-			b.s.faults.remove(af)
-			delete(b.faultIDs, af)
-			return nil
-		}
+	if !b.s.faults.removeID(id) {
+		return fmt.Errorf("%w: no fault %d", web.ErrNotFound, id)
 	}
-	return fmt.Errorf("%w: no fault %d", web.ErrNotFound, id)
+	return nil
 }
 
 // webWatcher turns store events into the web's changes.
