@@ -23,8 +23,9 @@ import (
 //   - It edits go-smtp's replies, matched by their exact text, one line per
 //     Write (go-smtp flushes every reply line on its own): hidden
 //     extensions' EHLO lines are left out, STARTTLS is listed in go-smtp's
-//     place, and the 502 for DATA/BDAT without sender and recipient
-//     becomes 503 5.5.1.
+//     place, and the 502s for commands out of sequence (DATA/BDAT without
+//     sender and recipient, RCPT before MAIL, MAIL or AUTH before EHLO)
+//     become 503 5.5.1.
 //   - It does TLS itself. The STARTTLS that go-smtp (without a TLSConfig)
 //     answers "502 5.5.1 TLS not supported" is answered 220 instead; then
 //     this go-smtp connection ends (Read returns EOF) and the client's
@@ -90,6 +91,9 @@ func (l frontListener) Accept() (net.Conn, error) {
 // go-smtp's reply lines that frontConn changes.
 var (
 	replyMissingRcpt  = []byte("502 5.5.1 Missing RCPT TO command.\r\n")
+	replyMissingMail  = []byte("502 5.5.1 Missing MAIL FROM command.\r\n")
+	replyNoHello      = []byte("502 5.5.1 Please introduce yourself first.\r\n")
+	replyHelloFirst   = []byte("503 5.5.1 Please introduce yourself first.\r\n")
 	replyBadSequence  = []byte("503 5.5.1 Bad sequence of commands\r\n")
 	replyNoTLS        = []byte("502 5.5.1 TLS not supported\r\n")
 	replyAlreadyTLS   = []byte("502 5.5.1 Already running in TLS\r\n")
@@ -136,8 +140,10 @@ func (fc *frontConn) edit(p []byte) []byte {
 		}
 	case "502 ":
 		switch {
-		case bytes.Equal(p, replyMissingRcpt):
+		case bytes.Equal(p, replyMissingRcpt), bytes.Equal(p, replyMissingMail):
 			return replyBadSequence
+		case bytes.Equal(p, replyNoHello):
+			return replyHelloFirst
 		case bytes.Equal(p, replyNoTLS) && fc.tls:
 			return replyAlreadyTLS
 		case bytes.Equal(p, replyNoTLS) && fc.startTLS != nil:

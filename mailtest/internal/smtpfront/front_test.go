@@ -223,9 +223,10 @@ func TestFrontEHLOEdits(t *testing.T) {
 	}
 }
 
-// TestBadSequence: DATA or BDAT without a sender and a recipient is
-// answered 503 5.5.1 (RFC 5321 §4.3.2), where go-smtp says 502; over
-// plain, implicit TLS and after STARTTLS alike.
+// TestBadSequence: commands out of sequence (MAIL before EHLO, RCPT
+// before MAIL, DATA or BDAT without a sender and a recipient) are answered
+// 503 5.5.1 (RFC 5321 §4.3.2), where go-smtp says 502; over plain,
+// implicit TLS and after STARTTLS alike.
 func TestBadSequence(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"plain", "implicit TLS", "STARTTLS"} {
@@ -235,7 +236,11 @@ func TestBadSequence(t *testing.T) {
 			c.expect("EHLO client.example", "250 ")
 			c.startTLS()
 		}
+		if mode != "STARTTLS" {
+			c.expect("MAIL FROM:<a@example.com>", "503 5.5.1 Please introduce yourself first.")
+		}
 		c.expect("EHLO client.example", "250 ")
+		c.expect("RCPT TO:<b@example.com>", "503 5.5.1 Bad sequence of commands")
 		c.expect("DATA", "503 5.5.1 Bad sequence of commands")
 		c.expect("MAIL FROM:<a@example.com>", "250")
 		c.expect("DATA", "503 5.5.1 Bad sequence of commands")
@@ -319,7 +324,7 @@ func TestFrontSTARTTLS(t *testing.T) {
 	c.expect("EHLO client.example", "250 ")
 	c.expect("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==", "523 5.7.10")
 	c.startTLS()
-	c.expect("MAIL FROM:<bob@example.com>", "502 5.5.1 Please introduce yourself first")
+	c.expect("MAIL FROM:<bob@example.com>", "503 5.5.1 Please introduce yourself first")
 	c.expect("EHLO client.example", "250 ")
 	c.expect("STARTTLS", "502 5.5.1 Already running in TLS")
 	// AUTH with a challenge: the response line is not a command.
