@@ -92,7 +92,6 @@ type webBackend struct {
 	deleted atomic.Int64
 
 	index webIndex
-
 }
 
 // webOrigin marks the API's own changes in store events.
