@@ -1,14 +1,10 @@
 // Package slogx holds the small log/slog helpers the front-ends share.
 package slogx
 
-import (
-	"context"
-	"log/slog"
-)
+import "log/slog"
 
-// Discard returns a logger that drops every record (slog.DiscardHandler
-// needs Go 1.24; the module supports 1.23).
-func Discard() *slog.Logger { return slog.New(discardHandler{}) }
+// Discard returns a logger that drops every record.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // OrDiscard returns l, or a discarding logger if l is nil.
 func OrDiscard(l *slog.Logger) *slog.Logger {
@@ -17,10 +13,3 @@ func OrDiscard(l *slog.Logger) *slog.Logger {
 	}
 	return l
 }
-
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }
