@@ -451,7 +451,7 @@ func (b *webBackend) IMAPView(user string) (web.IMAPView, error) {
 		}
 		for _, m := range mb.Messages {
 			wm.Messages = append(wm.Messages, web.IMAPMessage{
-				SeqNum: m.SeqNum, UID: m.UID, Flags: m.Flags, InternalDate: m.ReceivedAt, Size: m.Size,
+				SeqNum: m.SeqNum, UID: m.UID, Flags: m.Flags, ReceivedAt: m.ReceivedAt, Size: m.Size,
 				ID: strconv.FormatUint(m.Message.ID(), 10), Subject: m.Message.Subject(),
 			})
 		}

@@ -269,13 +269,13 @@ type IMAPMailbox struct {
 
 // IMAPMessage is one message of an IMAPMailbox.
 type IMAPMessage struct {
-	SeqNum       uint32
-	UID          uint32
-	Flags        []string
-	InternalDate time.Time
-	Size         int64
-	ID           string
-	Subject      string
+	SeqNum     uint32
+	UID        uint32
+	Flags      []string
+	ReceivedAt time.Time
+	Size       int64
+	ID         string
+	Subject    string
 }
 
 // POP3View is the JSON of GET /api/v1/users/{address}/pop3.
