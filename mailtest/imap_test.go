@@ -201,7 +201,7 @@ func TestIMAPOverTLS(t *testing.T) {
 	}
 }
 
-func TestWithoutIMAPCapability(t *testing.T) {
+func TestHiddenIMAPCapabilities(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenIMAPCapabilities("MOVE"))
 	c := srv.IMAPClient(t, "bob@example.com")
@@ -279,7 +279,7 @@ func TestIMAPViewSessionsShowClientID(t *testing.T) {
 	}
 }
 
-func TestWithoutIMAPCapabilityRefusesUnknownNames(t *testing.T) {
+func TestHiddenIMAPCapabilitiesRefuseUnknownNames(t *testing.T) {
 	t.Parallel()
 	_, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("MOOVE"))
 	if err == nil || !strings.Contains(err.Error(), `cannot hide IMAP capability "MOOVE"`) {

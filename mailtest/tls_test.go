@@ -111,7 +111,7 @@ func TestPOP3STLS(t *testing.T) {
 	c.pop3("QUIT", "+OK")
 }
 
-func TestWithoutTLS(t *testing.T) {
+func TestWithTLSFalse(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.NewServer(t, mailtest.WithTLS(false))
 	for _, addr := range []string{srv.SMTPSAddr(), srv.IMAPSAddr(), srv.POP3SAddr()} {
