@@ -186,6 +186,9 @@ func TestCrossingTransfersDoNotDeadlock(t *testing.T) {
 				u.SetQuota(0)
 				u.Quota()
 				v.SetQuota(0)
+				u.SetMessageQuota(0)
+				u.MessageQuota()
+				v.SetMessageQuota(0)
 			}
 		}()
 		wg.Wait()
@@ -197,6 +200,9 @@ func TestCrossingTransfersDoNotDeadlock(t *testing.T) {
 		}
 		if got, want := usedBytes(usr), sumSizes(t, usr); got != want {
 			t.Fatalf("%s: usage %d, mailboxes hold %d", usr.Address(), got, want)
+		}
+		if got, want := usedMessages(usr), countMessages(usr); got != want {
+			t.Fatalf("%s: %d messages counted, mailboxes hold %d", usr.Address(), got, want)
 		}
 	}
 	if want := 60 + int(extra.Load()); total != want {

@@ -3,6 +3,7 @@ package memstore
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -192,4 +193,119 @@ func TestForget(t *testing.T) {
 	if len(evs) == 0 || evs[0].Kind != EventPurged {
 		t.Fatalf("Purge events = %+v", evs)
 	}
+}
+
+func TestMessageQuota(t *testing.T) {
+	t.Parallel()
+	s := New()
+	ann := mustUser(t, s, "ann@example.com", "pw")
+	bob := mustUser(t, s, "bob@example.com", "pw")
+	size := rawSize(1)
+	ann.SetMessageQuota(3)
+	if limit, used := ann.MessageQuota(); limit != 3 || used != 0 {
+		t.Fatalf("MessageQuota = %d, %d", limit, used)
+	}
+	if limit, _ := ann.Quota(); limit != 0 {
+		t.Fatalf("SetMessageQuota set a byte limit %d", limit)
+	}
+	wantCount := func(u *User, want int64) {
+		t.Helper()
+		if got, stored := usedMessages(u), countMessages(u); got != want || stored != want {
+			t.Fatalf("%s: %d messages counted, %d stored, want %d", u.Address(), got, stored, want)
+		}
+		if got, want := usedBytes(u), sumSizes(t, u); got != want {
+			t.Fatalf("%s: %d bytes counted, mailboxes hold %d", u.Address(), got, want)
+		}
+	}
+	mustDeliver(t, s, rawMsg(1), "ann@example.com")
+	mustDeliver(t, s, rawMsg(2), "ann@example.com", "bob@example.com")
+	mustAppend(t, mustMailbox(t, ann, "Sent"), rawMsg(3)) // exactly at the limit
+	wantCount(ann, 3)
+	wantCount(bob, 1)
+
+	// At the limit every way in is refused and stores nothing.
+	received := len(s.Received())
+	_, err := s.Deliver(rawMsg(4), testDate, env("bob@example.com", "ann@example.com"))
+	if !errors.Is(err, ErrOverQuota) || !strings.Contains(err.Error(), "3 of 3 messages") {
+		t.Fatalf("Deliver over the message quota: %v", err)
+	}
+	if len(s.Received()) != received {
+		t.Fatal("refused delivery was recorded as received")
+	}
+	wantCount(bob, 1)
+	if _, err := ann.Inbox().Append(NewMessage(rawMsg(5), testDate, Envelope{}), Flags{}); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("Append over the message quota: %v", err)
+	}
+	if _, err := ann.Inbox().CopyTo(mustMailbox(t, ann, "Archive"), []uint32{1}, nil); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("CopyTo over the message quota: %v", err)
+	}
+	wantCount(ann, 3)
+	// A copy that picks nothing adds nothing, so it is not refused.
+	if res, err := ann.Inbox().CopyTo(mustMailbox(t, ann, "Archive"), []uint32{99}, nil); err != nil || len(res.DestUIDs) != 0 {
+		t.Fatalf("empty copy at the limit: %+v, %v", res, err)
+	}
+	// A move within the user keeps the count.
+	if _, err := ann.Inbox().MoveTo(mustMailbox(t, ann, "Archive"), []uint32{1, 2}, nil); err != nil {
+		t.Fatalf("MoveTo at the limit: %v", err)
+	}
+	wantCount(ann, 3)
+	// Expunge, ExpungeDeleted and DeleteMailbox give the count back.
+	archive := mustMailbox(t, ann, "Archive")
+	if got := archive.Expunge([]uint32{1}, nil); len(got) != 1 {
+		t.Fatalf("Expunge removed %v", got)
+	}
+	wantCount(ann, 2)
+	mustAppend(t, archive, rawMsg(6), FlagDeleted)
+	wantCount(ann, 3)
+	if got := archive.ExpungeDeleted(nil, nil); len(got) != 1 {
+		t.Fatalf("ExpungeDeleted removed %v", got)
+	}
+	wantCount(ann, 2)
+	mustDeliver(t, s, rawMsg(7), "ann@example.com")
+	wantCount(ann, 3)
+	if err := ann.DeleteMailbox("Archive"); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(ann, 2) // Sent and the new INBOX message stay
+
+	// A move to another user counts there, against that user's limit.
+	bob.SetMessageQuota(2)
+	if _, err := ann.Inbox().MoveTo(bob.Inbox(), uidsOf(ann.Inbox().Snapshot()), nil); err != nil {
+		t.Fatalf("MoveTo bob: %v", err)
+	}
+	wantCount(ann, 1)
+	wantCount(bob, 2)
+	if _, err := mustMailbox(t, ann, "Sent").MoveTo(bob.Inbox(), []uint32{1}, nil); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("MoveTo bob over his limit: %v", err)
+	}
+	wantCount(ann, 1)
+	wantCount(bob, 2)
+
+	// Both limits apply; either refuses.
+	ann.SetQuota(usedBytes(ann) + size - 1)
+	if _, err := ann.Inbox().Append(NewMessage(rawMsg(8), testDate, Envelope{}), Flags{}); !errors.Is(err, ErrOverQuota) || !strings.Contains(err.Error(), "bytes") {
+		t.Fatalf("Append over the byte quota under the message quota: %v", err)
+	}
+	wantCount(ann, 1)
+	ann.SetQuota(0)
+
+	// A limit below the usage keeps what is stored and refuses more.
+	mustDeliver(t, s, rawMsg(9), "ann@example.com")
+	wantCount(ann, 2)
+	ann.SetMessageQuota(1)
+	if _, err := s.Deliver(rawMsg(10), testDate, env("ann@example.com")); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("Deliver above a lowered limit: %v", err)
+	}
+	wantCount(ann, 2)
+
+	// Purge empties every mailbox and the counts with them; lifting the
+	// limit lets mail in again.
+	s.Purge()
+	wantCount(ann, 0)
+	wantCount(bob, 0)
+	ann.SetMessageQuota(0)
+	for i := 0; i < 5; i++ {
+		mustDeliver(t, s, rawMsg(i), "ann@example.com")
+	}
+	wantCount(ann, 5)
 }

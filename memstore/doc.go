@@ -17,6 +17,14 @@
 // not copied) into the INBOX of every recipient. A mailbox holds entries that
 // pair a Message with its UID and flags in that mailbox.
 //
+// A user may have a quota over all its mailboxes: a limit on bytes
+// ([User.SetQuota]) and one on the number of messages
+// ([User.SetMessageQuota]), each 0 for none. A message filed in two
+// mailboxes counts twice; a move between the user's mailboxes changes
+// nothing; expunging, deleting a mailbox and [Store.Purge] give the usage
+// back. A delivery, append or copy that would go over either limit stores
+// nothing and fails with [ErrOverQuota].
+//
 // UIDs are strictly increasing per mailbox and never reused. Every mailbox has
 // a UIDVALIDITY taken from a store-wide counter, so a mailbox that is deleted
 // and created again gets a new one.
@@ -30,7 +38,7 @@
 //  2. User.mu (the mailbox names of one user)
 //  3. Mailbox.mu, and when an operation touches two mailboxes (copy, move,
 //     INBOX rename) the one with the lower ID first
-//  4. watcher queues (leaf locks)
+//  4. watcher queues and a user's quota counters (leaf locks)
 //
 // No lock is held while calling user code or doing I/O. Readers take a
 // [Snapshot], which is immutable and costs O(1) to take.

@@ -79,3 +79,33 @@ func Example() {
 	// create Archive again: true
 	// unknown recipient: true
 }
+
+// A user limited to two messages: the third delivery is refused with
+// ErrOverQuota and stores nothing; expunging one makes room again.
+func ExampleUser_SetMessageQuota() {
+	store := memstore.New()
+	ann, err := store.AddUser("ann@example.com", "secret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ann.SetMessageQuota(2)
+	date := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	deliver := func(subject string) error {
+		raw := []byte("Subject: " + subject + "\r\n\r\nhi\r\n")
+		_, err := store.Deliver(raw, date, memstore.Envelope{Rcpts: []string{"ann@example.com"}})
+		return err
+	}
+	for _, subject := range []string{"one", "two", "three"} {
+		err := deliver(subject)
+		limit, used := ann.MessageQuota()
+		fmt.Printf("%s: over quota %v, %d of %d messages\n", subject, errors.Is(err, memstore.ErrOverQuota), used, limit)
+	}
+	ann.Inbox().Expunge([]uint32{1}, nil)
+	_, used := ann.MessageQuota()
+	fmt.Println("after expunge:", used, "messages; four:", deliver("four"))
+	// Output:
+	// one: over quota false, 1 of 2 messages
+	// two: over quota false, 2 of 2 messages
+	// three: over quota true, 2 of 2 messages
+	// after expunge: 1 messages; four: <nil>
+}

@@ -12,12 +12,13 @@ import (
 // FuzzOperations drives a store with a sequence of operations decoded from
 // the input and checks it against a simple model after every step.
 //
-// Input: byte 0 sets user 1's quota; then each step is an opcode byte
-// followed by argument bytes (missing bytes read as 0, the run ends when the
-// input does).
+// Input: byte 0 sets user 1's byte quota, byte 1 the message quotas (low
+// nibble user 0's, high nibble user 1's; 0 is none); then each step is an
+// opcode byte followed by argument bytes (missing bytes read as 0, the run
+// ends when the input does).
 func FuzzOperations(f *testing.F) {
-	f.Add([]byte{0, 0, 3, 10, 1, 0, 1, 20, 5, 2, 0, 1, 0, 0x83, 3, 0, 0, 1, 0x81})
-	f.Add([]byte{9, 0, 1, 40, 0, 2, 50, 4, 0, 0, 2, 0x80, 6, 0, 1, 3, 7, 0, 3})
+	f.Add([]byte{0, 0, 0, 3, 10, 1, 0, 1, 20, 5, 2, 0, 1, 0, 0x83, 3, 0, 0, 1, 0x81})
+	f.Add([]byte{9, 0, 0, 1, 40, 0, 2, 50, 4, 0, 0, 2, 0x80, 6, 0, 1, 3, 7, 0, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		newFuzzRun(t, data).run()
 	})
@@ -40,9 +41,10 @@ type fzBox struct {
 }
 
 type fzUser struct {
-	u     *User
-	quota int64
-	boxes map[string]*fzBox
+	u            *User
+	quota        int64 // bytes
+	messageQuota int64
+	boxes        map[string]*fzBox
 }
 
 type fuzzRun struct {
@@ -77,6 +79,13 @@ func newFuzzRun(t *testing.T, data []byte) *fuzzRun {
 		r.users[1].quota = int64(q) * 8
 		r.users[1].u.SetQuota(r.users[1].quota)
 	}
+	m := r.next()
+	for i, n := range []byte{m & 0xf, m >> 4} {
+		if n != 0 {
+			r.users[i].messageQuota = int64(n)
+			r.users[i].u.SetMessageQuota(int64(n))
+		}
+	}
 	return r
 }
 
@@ -109,8 +118,19 @@ func (fu *fzUser) usage() int64 {
 	return n
 }
 
-func (fu *fzUser) fits(extra int64) bool {
-	return fu.quota == 0 || fu.usage()+extra <= fu.quota
+// messages counts the user's messages, one per entry in each mailbox.
+func (fu *fzUser) messages() int64 {
+	var n int64
+	for _, b := range fu.boxes {
+		n += int64(len(b.entries))
+	}
+	return n
+}
+
+// fits reports whether the user may store bytes and messages more.
+func (fu *fzUser) fits(bytes int64, messages int) bool {
+	return (fu.quota == 0 || fu.usage()+bytes <= fu.quota) &&
+		(fu.messageQuota == 0 || fu.messages()+int64(messages) <= fu.messageQuota)
 }
 
 func (r *fuzzRun) message() *Message {
@@ -229,7 +249,7 @@ func (r *fuzzRun) deliver() {
 	raw := []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", r.tag, strings.Repeat("y", int(r.next()%64))))
 	var want error
 	for _, u := range users {
-		if !u.fits(int64(len(raw))) {
+		if !u.fits(int64(len(raw)), 1) {
 			want = ErrOverQuota
 		}
 	}
@@ -256,7 +276,7 @@ func (r *fuzzRun) append() {
 		return
 	}
 	var want error
-	if !u.fits(msg.Size()) {
+	if !u.fits(msg.Size(), 1) {
 		want = ErrOverQuota
 	}
 	uid, err := b.mb.Append(msg, flags)
@@ -310,7 +330,7 @@ func (r *fuzzRun) transfer(move bool) {
 	switch {
 	case move && src == dst:
 		want = ErrSameMailbox
-	case (!move || su != du) && !du.fits(sumSize(picked)):
+	case (!move || su != du) && !du.fits(sumSize(picked), len(picked)):
 		want = ErrOverQuota
 	}
 	var res CopyResult
@@ -473,7 +493,7 @@ func (r *fuzzRun) check() {
 		if !slices.Equal(names, want) {
 			r.fatalf("%s mailboxes %q, model %q", u.u.Address(), names, want)
 		}
-		var used int64
+		var used, stored int64
 		for _, mb := range mbs {
 			b := u.boxes[mb.Name()]
 			if b.mb == nil {
@@ -510,9 +530,13 @@ func (r *fuzzRun) check() {
 				r.fatalf("%q: Size %d, entries %d", snap.Name, snap.Size, size)
 			}
 			used += size
+			stored += int64(len(snap.Entries))
 		}
 		if limit, got := u.u.Quota(); got != used || got != u.usage() || limit != u.quota {
 			r.fatalf("%s: usage %d (limit %d), mailboxes %d, model %d (limit %d)", u.u.Address(), got, limit, used, u.usage(), u.quota)
+		}
+		if limit, got := u.u.MessageQuota(); got != stored || got != u.messages() || limit != u.messageQuota {
+			r.fatalf("%s: %d messages counted (limit %d), mailboxes hold %d, model %d (limit %d)", u.u.Address(), got, limit, stored, u.messages(), u.messageQuota)
 		}
 	}
 	if got := len(r.s.Received()); got != r.received {

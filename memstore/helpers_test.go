@@ -91,6 +91,21 @@ func usedBytes(u *User) int64 {
 	return used
 }
 
+// usedMessages returns the number of messages the user's quota counts.
+func usedMessages(u *User) int64 {
+	_, used := u.MessageQuota()
+	return used
+}
+
+// countMessages counts the entries of every mailbox of u.
+func countMessages(u *User) int64 {
+	var n int64
+	for _, mb := range u.Mailboxes() {
+		n += int64(len(mb.Snapshot().Entries))
+	}
+	return n
+}
+
 // sumSizes sums the sizes of every mailbox of u, checking each snapshot's
 // Size against its entries.
 func sumSizes(t testing.TB, u *User) int64 {

@@ -184,17 +184,18 @@ func (mb *Mailbox) publish(evs ...Event) {
 }
 
 // Append files msg in the mailbox with the given flags and returns its new
-// UID. It fails with ErrOverQuota if the owner's quota would be exceeded and
-// ErrNoSuchMailbox if the mailbox was deleted.
+// UID. It fails with ErrOverQuota if the owner's quota (bytes or messages)
+// would be exceeded and ErrNoSuchMailbox if the mailbox was deleted.
 func (mb *Mailbox) Append(msg *Message, flags Flags) (uint32, error) {
 	mb.user.store.assignID(msg)
-	if err := mb.user.reserve(msg.Size()); err != nil {
+	one := usage{bytes: msg.Size(), messages: 1}
+	if err := mb.user.reserve(one); err != nil {
 		return 0, err
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.deleted {
-		mb.user.release(msg.Size())
+		mb.user.release(one)
 		return 0, ErrNoSuchMailbox
 	}
 	ev := mb.appendLocked(msg, flags, nil)
@@ -295,8 +296,8 @@ func (mb *Mailbox) ExpungeDeleted(uids []uint32, origin any) []uint32 {
 }
 
 // expungeLocked removes sorted uids. Callers hold mb.mu. With keepQuota the
-// owner's usage is not released (the message moves to another mailbox of
-// the same user, already counted there).
+// owner's usage (bytes and messages) is not released (the messages move to
+// another mailbox of the same user, already counted there).
 func (mb *Mailbox) expungeLocked(uids []uint32, keepQuota bool, origin any) []uint32 {
 	if len(uids) == 0 || mb.deleted {
 		return nil
@@ -323,7 +324,7 @@ func (mb *Mailbox) expungeLocked(uids []uint32, keepQuota bool, origin any) []ui
 	mb.entries = kept
 	mb.size -= freed
 	if !keepQuota {
-		mb.user.release(freed)
+		mb.user.release(usage{bytes: freed, messages: int64(len(removed))})
 	}
 	mb.publish(evs...)
 	return removed
@@ -339,7 +340,8 @@ type CopyResult struct {
 
 // CopyTo copies the messages with the given UIDs into dst, keeping their
 // flags, and returns the UID mapping. The message bytes are shared, not
-// duplicated, but count against the owner's quota (ErrOverQuota).
+// duplicated, but count against the owner's quota, bytes and messages
+// (ErrOverQuota).
 func (mb *Mailbox) CopyTo(dst *Mailbox, uids []uint32, origin any) (CopyResult, error) {
 	return mb.transfer(dst, uids, false, origin)
 }
@@ -369,22 +371,23 @@ func (mb *Mailbox) transfer(dst *Mailbox, uids []uint32, move bool, origin any) 
 	defer first.mu.Unlock()
 	second.mu.Lock()
 	defer second.mu.Unlock()
-	// A move within one user's mailboxes does not change the user's usage,
-	// so it reserves nothing: reserving first and releasing afterwards
-	// would refuse a move once the user is above half the quota.
+	// A move within one user's mailboxes does not change the user's usage
+	// (bytes or messages), so it reserves nothing: reserving first and
+	// releasing afterwards would refuse a move once the user is above half
+	// the quota.
 	sameUserMove := move && mb.user == dst.user
 	res, err := mb.copyLocked(dst, uids, !sameUserMove, origin)
 	if err != nil || !move {
 		return res, err
 	}
-	// Moving to another user's mailbox, the source user frees the space;
-	// within one user the bytes stay counted, now in dst.
+	// Moving to another user's mailbox, the source user frees the space
+	// and the messages; within one user they stay counted, now in dst.
 	mb.expungeLocked(res.SourceUIDs, sameUserMove, origin)
 	return res, nil
 }
 
 // copyLocked copies uids from mb to dst; callers hold both locks. With
-// reserve the bytes are counted against dst's owner's quota.
+// reserve the bytes and messages are counted against dst's owner's quota.
 func (mb *Mailbox) copyLocked(dst *Mailbox, uids []uint32, reserve bool, origin any) (CopyResult, error) {
 	if mb.deleted || dst.deleted {
 		return CopyResult{}, ErrNoSuchMailbox
@@ -398,7 +401,7 @@ func (mb *Mailbox) copyLocked(dst *Mailbox, uids []uint32, reserve bool, origin 
 		}
 	}
 	if reserve {
-		if err := dst.user.reserve(size); err != nil {
+		if err := dst.user.reserve(usage{bytes: size, messages: int64(len(picked))}); err != nil {
 			return CopyResult{}, err
 		}
 	}

@@ -233,10 +233,11 @@ func (s *Store) Deliver(raw []byte, date time.Time, env Envelope) (*Message, err
 			users = append(users, u)
 		}
 	}
+	one := usage{bytes: msg.Size(), messages: 1}
 	for i, u := range users {
-		if err := u.reserve(msg.Size()); err != nil {
+		if err := u.reserve(one); err != nil {
 			for _, done := range users[:i] {
-				done.release(msg.Size())
+				done.release(one)
 			}
 			return nil, err
 		}

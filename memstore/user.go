@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // Delimiter separates the levels of a mailbox name.
@@ -47,11 +46,20 @@ type User struct {
 	subscribed   map[string]bool
 	maildropBusy bool
 
-	// quota and used are atomic, not guarded by mu: reserve runs while a
-	// caller holds Mailbox.mu (copy, move), and User.mu comes before
-	// Mailbox.mu in the lock order.
-	quota atomic.Int64 // bytes; 0 means none
-	used  atomic.Int64 // bytes stored in all mailboxes
+	// quotaMu is a leaf lock, not mu: reserve runs while a caller holds
+	// Mailbox.mu (copy, move), and User.mu comes before Mailbox.mu in the
+	// lock order. One lock for both resources lets reserve check and take
+	// bytes and messages together, so no change is refused for another's
+	// reservation that is about to be undone.
+	quotaMu sync.Mutex
+	limit   usage // 0 in a field means no limit on that resource
+	used    usage // stored in all mailboxes
+}
+
+// usage is an amount of each resource a quota limits.
+type usage struct {
+	bytes    int64
+	messages int64
 }
 
 // Address returns the user's login address.
@@ -97,31 +105,63 @@ func (u *User) Password() (password string, ok bool) {
 
 // SetQuota limits the bytes the user may store over all mailboxes; 0 means
 // no limit. Deliveries, appends and copies beyond it fail with ErrOverQuota.
+// It is independent of SetMessageQuota: a change must fit both.
 func (u *User) SetQuota(bytes int64) {
-	u.quota.Store(bytes)
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	u.limit.bytes = bytes
 }
 
 // Quota returns the limit set by SetQuota (0: none) and the bytes in use.
 func (u *User) Quota() (limit, used int64) {
-	return u.quota.Load(), u.used.Load()
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	return u.limit.bytes, u.used.bytes
 }
 
-// reserve counts n more bytes against the quota, or fails with ErrOverQuota.
-// It takes no lock, so it may be called with Mailbox.mu held.
-func (u *User) reserve(n int64) error {
-	limit := u.quota.Load()
-	for {
-		cur := u.used.Load()
-		if limit > 0 && cur+n > limit {
-			return fmt.Errorf("%w: %s uses %d of %d bytes", ErrOverQuota, u.address, cur, limit)
-		}
-		if u.used.CompareAndSwap(cur, cur+n) {
-			return nil
-		}
+// SetMessageQuota limits the number of messages the user may store over
+// all mailboxes (IMAP's MESSAGE quota resource, RFC 9208 §5.2); 0 means no
+// limit. Deliveries, appends and copies beyond it fail with ErrOverQuota;
+// a move between the user's mailboxes keeps the count.
+func (u *User) SetMessageQuota(messages int64) {
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	u.limit.messages = messages
+}
+
+// MessageQuota returns the limit set by SetMessageQuota (0: none) and the
+// number of messages the user stores, a message filed in two mailboxes
+// counting twice.
+func (u *User) MessageQuota() (limit, used int64) {
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	return u.limit.messages, u.used.messages
+}
+
+// reserve counts n more against the quota, or fails with ErrOverQuota if
+// either resource would go over its limit. It takes only quotaMu, so it
+// may be called with Mailbox.mu held.
+func (u *User) reserve(n usage) error {
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	if l, cur := u.limit.bytes, u.used.bytes; l > 0 && cur+n.bytes > l {
+		return fmt.Errorf("%w: %s uses %d of %d bytes", ErrOverQuota, u.address, cur, l)
 	}
+	if l, cur := u.limit.messages, u.used.messages; l > 0 && cur+n.messages > l {
+		return fmt.Errorf("%w: %s stores %d of %d messages", ErrOverQuota, u.address, cur, l)
+	}
+	u.used.bytes += n.bytes
+	u.used.messages += n.messages
+	return nil
 }
 
-func (u *User) release(n int64) { u.used.Add(-n) }
+// release gives back what reserve counted.
+func (u *User) release(n usage) {
+	u.quotaMu.Lock()
+	defer u.quotaMu.Unlock()
+	u.used.bytes -= n.bytes
+	u.used.messages -= n.messages
+}
 
 // TryLockMaildrop is for POP3 front-ends (see "For front-ends" in the
 // package doc). It takes the user's maildrop lock (RFC 1939 §8), which only
@@ -311,7 +351,7 @@ func (u *User) DeleteMailbox(name string) error {
 
 	mb.mu.Lock()
 	mb.deleted = true
-	u.release(mb.size)
+	u.release(usage{bytes: mb.size, messages: int64(len(mb.entries))})
 	mb.entries, mb.size = nil, 0
 	ev := mb.event(EventMailboxDeleted, 0, Flags{}, nil, nil)
 	mb.watchers.publish(ev)
