@@ -58,10 +58,11 @@ const (
 	capThreadOrdered = imap.Cap("THREAD=ORDEREDSUBJECT")
 	capThreadRefs    = imap.Cap("THREAD=REFERENCES")
 	capQuotaStorage  = imap.Cap("QUOTA=RES-STORAGE")
+	capQuotaMessage  = imap.Cap("QUOTA=RES-MESSAGE")
 )
 
 // layerCaps are the hideable capabilities the command layer implements.
-var layerCaps = []imap.Cap{imap.CapID, imap.CapQuota, capSort, capSortDisplay, capThreadOrdered, capThreadRefs}
+var layerCaps = []imap.Cap{imap.CapID, imap.CapQuota, capQuotaMessage, capSort, capSortDisplay, capThreadOrdered, capThreadRefs}
 
 // capSet records which capabilities Options.Disable hid.
 type capSet struct {
@@ -78,9 +79,12 @@ func newCapSet(disable []string) capSet {
 		}
 	}
 	// CREATE-SPECIAL-USE makes no sense without SPECIAL-USE, nor
-	// SORT=DISPLAY without SORT.
+	// SORT=DISPLAY without SORT, nor a QUOTA resource without QUOTA.
 	if cs.off[imap.CapSpecialUse] {
 		cs.off[imap.CapCreateSpecialUse] = true
+	}
+	if cs.off[imap.CapQuota] {
+		cs.off[capQuotaMessage] = true
 	}
 	if cs.off[capSort] {
 		cs.off[capSortDisplay] = true
@@ -171,6 +175,7 @@ func (cs capSet) list(loggedIn, tlsOn, startTLS, canAuth, setQuota bool, appendL
 	add(imap.CapID)
 	if !cs.off[imap.CapQuota] {
 		caps = append(caps, string(imap.CapQuota), string(capQuotaStorage))
+		add(capQuotaMessage)
 		if setQuota {
 			caps = append(caps, string(imap.CapQuotaSet))
 		}

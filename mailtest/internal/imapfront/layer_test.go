@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
@@ -19,7 +20,7 @@ import (
 
 // The capability lists the layer sends (APPENDLIMIT is the default).
 const (
-	capsCommon    = "UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS MOVE STATUS=SIZE BINARY CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LITERAL+ APPENDLIMIT=26214400 ID QUOTA QUOTA=RES-STORAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
+	capsCommon    = "UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS MOVE STATUS=SIZE BINARY CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LITERAL+ APPENDLIMIT=26214400 ID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
 	capsHead      = "IMAP4rev2 IMAP4rev1 SASL-IR LITERAL-"
 	capsPreLogin  = capsHead + " AUTH=PLAIN " + capsCommon
 	capsPostLogin = capsHead + " " + capsCommon
@@ -135,7 +136,8 @@ func TestHiddenLayerCapabilities(t *testing.T) {
 		still   string   // a command still served, "" if none
 	}{
 		{"ID", []string{"ID"}, `ID ("name" "x")`, ""},
-		{"QUOTA", []string{"QUOTA", "QUOTA=RES-STORAGE"}, "GETQUOTAROOT INBOX", ""},
+		{"QUOTA", []string{"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"}, "GETQUOTAROOT INBOX", ""},
+		{"quota=res-message", []string{"QUOTA=RES-MESSAGE"}, "", "GETQUOTAROOT INBOX"},
 		{"SORT", []string{"SORT", "SORT=DISPLAY"}, "SORT (DATE) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL"},
 		{"sort=display", []string{"SORT=DISPLAY"}, "", "SORT (DATE) UTF-8 ALL"},
 		{"THREAD=ORDEREDSUBJECT", []string{"THREAD=ORDEREDSUBJECT"}, "", "THREAD REFERENCES UTF-8 ALL"},
@@ -274,6 +276,7 @@ func TestQuotaTranscript(t *testing.T) {
 	e := newEnv(t, Options{})
 	u, _ := e.store.User(alice)
 	u.SetQuota(10 << 10)
+	u.SetMessageQuota(5)
 	e.appendMsg(t, alice, "INBOX", simpleMsg("one", strings.Repeat("x", 1500)), time.Time{})
 	_, used := u.Quota()
 	usedKiB := (used + 1023) / 1024
@@ -283,7 +286,7 @@ func TestQuotaTranscript(t *testing.T) {
 		t.Errorf("before login: %q", tagged)
 	}
 	rc.ok("b", "LOGIN alice@example.com secret")
-	quota := `* QUOTA "" (STORAGE ` + itoa(int(usedKiB)) + ` 10)`
+	quota := `* QUOTA "" (STORAGE ` + itoa(int(usedKiB)) + ` 10 MESSAGE 1 5)`
 	expectLines(t, rc.ok("c", "GETQUOTAROOT inbox"), `* QUOTAROOT inbox ""`, quota)
 	expectLines(t, rc.ok("d", `GETQUOTAROOT "Sent"`), `* QUOTAROOT Sent ""`, quota)
 	expectLines(t, rc.ok("e", `GETQUOTAROOT {6}`+"\r\nDrafts"), "+ Ready for literal data", `* QUOTAROOT Drafts ""`, quota)
@@ -294,6 +297,7 @@ func TestQuotaTranscript(t *testing.T) {
 		{"GETQUOTA", "g BAD [CLIENTBUG] Syntax error: expected SP"},
 		{"GETQUOTAROOT INBOX x", "g BAD [CLIENTBUG] Syntax error: expected CRLF"},
 		{`SETQUOTA "" (STORAGE 512)`, "g NO [NOPERM] Quota limits cannot be changed"},
+		{`SETQUOTA "" (MESSAGE 1)`, "g NO [NOPERM] Quota limits cannot be changed"},
 		{`SETQUOTA "" (STORAGE)`, "g BAD [CLIENTBUG] Syntax error: expected SP"},
 		{`SETQUOTA "" STORAGE 1`, "g BAD [CLIENTBUG] Syntax error: expected '('"},
 	} {
@@ -304,51 +308,195 @@ func TestQuotaTranscript(t *testing.T) {
 	if limit, _ := u.Quota(); limit != 10<<10 {
 		t.Errorf("refused SETQUOTA changed the limit to %d", limit)
 	}
+	if limit, _ := u.MessageQuota(); limit != 5 {
+		t.Errorf("refused SETQUOTA changed the message limit to %d", limit)
+	}
+	// Only limited resources are listed (RFC 9208 §4.2.2).
 	u.SetQuota(0)
-	expectLines(t, rc.ok("h", `GETQUOTA ""`), `* QUOTA "" ()`)
+	expectLines(t, rc.ok("h", `GETQUOTA ""`), `* QUOTA "" (MESSAGE 1 5)`)
+	u.SetQuota(10 << 10)
+	u.SetMessageQuota(0)
+	expectLines(t, rc.ok("i", `GETQUOTA ""`), `* QUOTA "" (STORAGE `+itoa(int(usedKiB))+` 10)`)
+	u.SetQuota(0)
+	expectLines(t, rc.ok("j", `GETQUOTAROOT INBOX`), `* QUOTAROOT INBOX ""`, `* QUOTA "" ()`)
 }
 
 func TestSetQuotaAllowed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{AllowSetQuota: true})
 	rc, greeting := e.rawGreeting(t)
+	if !strings.Contains(greeting, " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTASET ") {
+		t.Errorf("greeting: %q", greeting)
+	}
+	rc.ok("a", "LOGIN alice@example.com secret")
+	u, _ := e.store.User(alice)
+	limits := func(wantBytes, wantMessages int64) {
+		t.Helper()
+		if limit, _ := u.Quota(); limit != wantBytes {
+			t.Errorf("byte limit %d, want %d", limit, wantBytes)
+		}
+		if limit, _ := u.MessageQuota(); limit != wantMessages {
+			t.Errorf("message limit %d, want %d", limit, wantMessages)
+		}
+	}
+	expectLines(t, rc.ok("b", `SETQUOTA "" (STORAGE 512)`), `* QUOTA "" (STORAGE 0 512)`)
+	limits(512*1024, 0)
+	// The new list replaces the old one (RFC 9208 §4.1.3): STORAGE goes.
+	expectLines(t, rc.ok("c", `SETQUOTA "" (MESSAGE 5)`), `* QUOTA "" (MESSAGE 0 5)`)
+	limits(0, 5)
+	expectLines(t, rc.ok("d", `SETQUOTA "" (message 2 Storage 64)`), `* QUOTA "" (STORAGE 0 64 MESSAGE 0 2)`)
+	limits(64*1024, 2)
+	for _, tc := range []struct{ cmd, want string }{
+		{`SETQUOTA "" (MAILBOX 5)`, "e NO [LIMIT] Resource MAILBOX cannot be limited"},
+		{`SETQUOTA "" (MESSAGE 5 MAILBOX 5)`, "e NO [LIMIT] Resource MAILBOX cannot be limited"},
+		{`SETQUOTA "other" (MESSAGE 5)`, "e NO [NONEXISTENT] No such quota root"},
+		{`SETQUOTA "" (MESSAGE 1 message 2)`, "e BAD [CLIENTBUG] Syntax error: resource MESSAGE given twice"},
+		{`SETQUOTA "" (MESSAGE -1)`, "e BAD [CLIENTBUG] Syntax error: expected number"},
+		{`SETQUOTA "" (MESSAGE 1`, "e BAD [CLIENTBUG] Syntax error: expected SP"},
+	} {
+		if _, tagged := rc.cmd("e", tc.cmd); tagged != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, tagged, tc.want)
+		}
+	}
+	limits(64*1024, 2) // a refused SETQUOTA changes nothing
+	expectLines(t, rc.ok("f", `SETQUOTA "" ()`), `* QUOTA "" ()`)
+	limits(0, 0)
+}
+
+// TestMessageQuotaTranscript: a client sets a MESSAGE limit and runs into
+// it with APPEND and COPY; MOVE keeps the count, EXPUNGE gives it back.
+func TestMessageQuotaTranscript(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{AllowSetQuota: true})
+	rc := e.rawLogin(t, alice)
+	expectLines(t, rc.ok("a", `SETQUOTA "" (MESSAGE 2)`), `* QUOTA "" (MESSAGE 0 2)`)
+	msg := simpleMsg("hello", "hi")
+	var untagged []string // of the last APPEND
+	appendCmd := func(tag string) string {
+		rc.send(tag + " APPEND INBOX {" + itoa(len(msg)) + "}")
+		if resp := rc.readResp(); resp != "+ Ready for literal data" {
+			t.Fatalf("%s APPEND: %q", tag, resp)
+		}
+		rc.send(msg)
+		untagged = nil
+		for {
+			resp := rc.readResp()
+			if strings.HasPrefix(resp, tag+" ") {
+				return resp
+			}
+			untagged = append(untagged, resp)
+		}
+	}
+	for _, tag := range []string{"b", "c"} {
+		if tagged := appendCmd(tag); !strings.HasPrefix(tagged, tag+" OK [APPENDUID ") {
+			t.Fatalf("APPEND under the limit: %q", tagged)
+		}
+	}
+	if tagged := appendCmd("d"); tagged != "d NO [OVERQUOTA] Cannot append: over quota: alice@example.com stores 2 of 2 messages" {
+		t.Errorf("APPEND over the limit: %q", tagged)
+	}
+	expectLines(t, rc.ok("e", "GETQUOTAROOT INBOX"), `* QUOTAROOT INBOX ""`, `* QUOTA "" (MESSAGE 2 2)`)
+	expectLines(t, rc.ok("f", "SELECT INBOX")[:1], "* 2 EXISTS")
+	if _, tagged := rc.cmd("g", "COPY 1 Archive"); tagged != "g NO [OVERQUOTA] Cannot copy: over quota: alice@example.com stores 2 of 2 messages" {
+		t.Errorf("COPY over the limit: %q", tagged)
+	}
+	untagged, tagged := rc.cmd("h", "MOVE 1 Archive")
+	if !strings.HasPrefix(tagged, "h OK") || len(untagged) != 2 || !strings.HasPrefix(untagged[0], "* OK [COPYUID ") || untagged[1] != "* 1 EXPUNGE" {
+		t.Errorf("MOVE at the limit: %q %q", untagged, tagged)
+	}
+	expectLines(t, rc.ok("i", `GETQUOTA ""`), `* QUOTA "" (MESSAGE 2 2)`)
+	rc.ok("j", `STORE 1 +FLAGS.SILENT (\Deleted)`)
+	expectLines(t, rc.ok("k", "EXPUNGE"), "* 1 EXPUNGE")
+	expectLines(t, rc.ok("l", `GETQUOTA ""`), `* QUOTA "" (MESSAGE 1 2)`)
+	if tagged := appendCmd("m"); !strings.HasPrefix(tagged, "m OK [APPENDUID ") {
+		t.Errorf("APPEND after EXPUNGE: %q", tagged)
+	}
+	expectLines(t, untagged, "* 1 EXISTS", "* 1 RECENT")
+	u, _ := e.store.User(alice)
+	if _, used := u.MessageQuota(); used != 2 || len(e.mailbox(t, alice, "INBOX").Snapshot().Entries) != 1 || len(e.mailbox(t, alice, "Archive").Snapshot().Entries) != 1 {
+		t.Errorf("stored %d messages: INBOX %d, Archive %d", used, len(e.mailbox(t, alice, "INBOX").Snapshot().Entries), len(e.mailbox(t, alice, "Archive").Snapshot().Entries))
+	}
+	// DELETE gives back the deleted mailbox's messages.
+	rc.ok("n", "DELETE Archive")
+	expectLines(t, rc.ok("o", `GETQUOTA ""`), `* QUOTA "" (MESSAGE 1 2)`)
+}
+
+// TestHiddenMessageQuota: with QUOTA=RES-MESSAGE hidden the server acts as
+// one without the MESSAGE resource: not listed, not reported, not set.
+func TestHiddenMessageQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{AllowSetQuota: true, Disable: []string{"QUOTA=RES-MESSAGE"}})
+	u, _ := e.store.User(alice)
+	u.SetQuota(4 << 10)
+	u.SetMessageQuota(3)
+	rc, greeting := e.rawGreeting(t)
 	if !strings.Contains(greeting, " QUOTA QUOTA=RES-STORAGE QUOTASET ") {
 		t.Errorf("greeting: %q", greeting)
 	}
 	rc.ok("a", "LOGIN alice@example.com secret")
-	expectLines(t, rc.ok("b", `SETQUOTA "" (STORAGE 512)`), `* QUOTA "" (STORAGE 0 512)`)
-	u, _ := e.store.User(alice)
-	if limit, _ := u.Quota(); limit != 512*1024 {
-		t.Errorf("limit %d", limit)
-	}
+	expectLines(t, rc.ok("b", `GETQUOTA ""`), `* QUOTA "" (STORAGE 0 4)`)
 	if _, tagged := rc.cmd("c", `SETQUOTA "" (MESSAGE 5)`); tagged != "c NO [LIMIT] Resource MESSAGE cannot be limited" {
-		t.Errorf("MESSAGE: %q", tagged)
+		t.Errorf("SETQUOTA MESSAGE: %q", tagged)
 	}
-	if _, tagged := rc.cmd("d", `SETQUOTA "other" (STORAGE 5)`); tagged != "d NO [NONEXISTENT] No such quota root" {
-		t.Errorf("other root: %q", tagged)
-	}
-	expectLines(t, rc.ok("e", `SETQUOTA "" ()`), `* QUOTA "" ()`)
-	if limit, _ := u.Quota(); limit != 0 {
-		t.Errorf("limit after removal %d", limit)
+	if limit, _ := u.MessageQuota(); limit != 3 {
+		t.Errorf("message limit %d", limit)
 	}
 }
 
 func TestQuotaWithImapclient(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{AllowSetQuota: true})
 	u, _ := e.store.User(alice)
 	u.SetQuota(1 << 20)
+	u.SetMessageQuota(50)
 	e.appendMsg(t, alice, "INBOX", simpleMsg("one", strings.Repeat("x", 3000)), time.Time{})
+	e.appendMsg(t, alice, "Sent", simpleMsg("two", "short"), time.Time{})
 	c := e.client(t, alice, nil)
+	if got := c.Caps().QuotaResourceTypes(); !slices.Equal(slices.Sorted(slices.Values(got)), []imap.QuotaResourceType{imap.QuotaResourceMessage, imap.QuotaResourceStorage}) {
+		t.Errorf("resource types: %v", got)
+	}
+	_, used := u.Quota()
+	check := func(what string, q imapclient.QuotaData) {
+		t.Helper()
+		if q.Root != "" || len(q.Resources) != 2 {
+			t.Fatalf("%s: %+v", what, q)
+		}
+		if st := q.Resources[imap.QuotaResourceStorage]; st.Limit != 1024 || st.Usage != (used+1023)/1024 || st.Usage == 0 {
+			t.Errorf("%s storage: %+v", what, st)
+		}
+		if m := q.Resources[imap.QuotaResourceMessage]; m.Limit != 50 || m.Usage != 2 {
+			t.Errorf("%s message: %+v", what, m)
+		}
+	}
 	roots, err := c.GetQuotaRoot("INBOX").Wait()
 	mustNoErr(t, err, "GETQUOTAROOT")
-	if len(roots) != 1 || roots[0].Root != "" {
+	if len(roots) != 1 {
 		t.Fatalf("roots: %+v", roots)
 	}
-	st := roots[0].Resources[imap.QuotaResourceStorage]
-	_, used := u.Quota()
-	if st.Limit != 1024 || st.Usage != (used+1023)/1024 || st.Usage == 0 {
-		t.Errorf("storage: %+v", st)
+	check("GETQUOTAROOT", roots[0])
+	q, err := c.GetQuota("").Wait()
+	mustNoErr(t, err, "GETQUOTA")
+	check("GETQUOTA", *q)
+
+	// go-imap's SETQUOTA sets both; over the message limit its APPEND
+	// reports OVERQUOTA.
+	limits := map[imap.QuotaResourceType]int64{imap.QuotaResourceStorage: 1024, imap.QuotaResourceMessage: 2}
+	mustNoErr(t, c.SetQuota("", limits).Wait(), "SETQUOTA")
+	if l, _ := u.MessageQuota(); l != 2 {
+		t.Errorf("message limit after SETQUOTA: %d", l)
+	}
+	if l, _ := u.Quota(); l != 1<<20 {
+		t.Errorf("byte limit after SETQUOTA: %d", l)
+	}
+	raw := simpleMsg("three", "x")
+	app := c.Append("INBOX", int64(len(raw)), nil)
+	_, _ = io.WriteString(app, raw)
+	mustNoErr(t, app.Close(), "APPEND close")
+	if _, err := app.Wait(); imapCode(err) != imap.ResponseCodeOverQuota {
+		t.Errorf("APPEND over the message limit: %v", err)
+	}
+	if _, n := u.MessageQuota(); n != 2 {
+		t.Errorf("%d messages after a refused APPEND", n)
 	}
 }
 

@@ -10,19 +10,32 @@ import (
 	"github.com/mailrig/mailrig/memstore"
 )
 
-// The user's quota (memstore's User.SetQuota) is one quota root, "", over
-// all the user's mailboxes, with one resource: STORAGE, in units of 1024
-// octets (RFC 9208 §5). The store limits no other resource.
+// The user's quota is one quota root, "", over all the user's mailboxes,
+// with two resources (RFC 9208 §5): STORAGE, in units of 1024 octets, from
+// memstore's User.SetQuota, and MESSAGE, the number of messages, from
+// User.SetMessageQuota. QUOTA=RES-MESSAGE can be hidden; the server then
+// neither reports nor sets MESSAGE, like a server without it (the store
+// still enforces a limit a test set).
+//
+// A QUOTA response lists only the resources that have a limit: RFC 9208
+// §4.2.2 says resources not named in the list are not limited, and an
+// empty list means the root has no limits. Listing an unlimited resource
+// would need a limit number the store does not have, and a made-up one
+// (0, or the int64 maximum) would show clients a full or a huge quota.
 const quotaRoot = ""
 
-// quotaLine is the QUOTA response for u: usage rounded up, so a mailbox
-// that holds anything never shows 0, and the limit rounded down.
-func quotaLine(u *memstore.User) string {
-	limit, used := u.Quota()
-	if limit <= 0 {
-		return `* QUOTA "" ()` + "\r\n"
+// quotaLine is the QUOTA response for u: STORAGE usage rounded up, so a
+// mailbox that holds anything never shows 0, and its limit rounded down;
+// MESSAGE as counted, unless withMessage is false.
+func quotaLine(u *memstore.User, withMessage bool) string {
+	var res []string
+	if limit, used := u.Quota(); limit > 0 {
+		res = append(res, "STORAGE "+strconv.FormatInt((used+1023)/1024, 10)+" "+strconv.FormatInt(limit/1024, 10))
 	}
-	return `* QUOTA "" (STORAGE ` + strconv.FormatInt((used+1023)/1024, 10) + " " + strconv.FormatInt(limit/1024, 10) + ")\r\n"
+	if limit, used := u.MessageQuota(); withMessage && limit > 0 {
+		res = append(res, "MESSAGE "+strconv.FormatInt(used, 10)+" "+strconv.FormatInt(limit, 10))
+	}
+	return `* QUOTA "" (` + strings.Join(res, " ") + ")\r\n"
 }
 
 // handleQuota answers GETQUOTAROOT, GETQUOTA and SETQUOTA.
@@ -49,7 +62,7 @@ func (fc *frontConn) handleQuota(tag, name string, a *argReader) error {
 		if _, err := u.Mailbox(mailbox); err != nil {
 			return storeError(err, "GETQUOTAROOT")
 		}
-		return fc.writeResp([]byte("* QUOTAROOT " + astringOut(spelled) + ` ""` + "\r\n" + quotaLine(u)))
+		return fc.writeResp([]byte("* QUOTAROOT " + astringOut(spelled) + ` ""` + "\r\n" + quotaLine(u, fc.withMessageQuota())))
 	case "GETQUOTA":
 		root, err := a.astring()
 		if err != nil {
@@ -67,7 +80,7 @@ func (fc *frontConn) handleQuota(tag, name string, a *argReader) error {
 		if root != quotaRoot {
 			return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeNonExistent, "No such quota root")
 		}
-		return fc.writeResp([]byte(quotaLine(fc.sess.user)))
+		return fc.writeResp([]byte(quotaLine(fc.sess.user, fc.withMessageQuota())))
 	}
 	// SETQUOTA quota-root SP "(" [res-name SP number64 *(SP ...)] ")"
 	root, err := a.astring()
@@ -92,20 +105,30 @@ func (fc *frontConn) handleQuota(tag, name string, a *argReader) error {
 	if root != quotaRoot {
 		return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeNonExistent, "No such quota root")
 	}
-	var storage int64
+	// RFC 9208 §4.1.3: the list replaces every previous limit of the
+	// root, so a resource left out is no longer limited.
+	var storage, messages int64
 	for res, n := range limits {
-		if res != "STORAGE" {
+		switch {
+		case res == "STORAGE":
+			if n > (1<<63-1)/1024 {
+				return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeLimit, "STORAGE limit too large")
+			}
+			storage = n * 1024
+		case res == "MESSAGE" && fc.withMessageQuota():
+			messages = n
+		default:
 			return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeLimit, "Resource %s cannot be limited", res)
 		}
-		if n > (1<<63-1)/1024 {
-			return imapErr(imap.StatusResponseTypeNo, imap.ResponseCodeLimit, "STORAGE limit too large")
-		}
-		storage = n * 1024
 	}
 	u := fc.sess.user
 	u.SetQuota(storage)
-	return fc.writeResp([]byte(quotaLine(u)))
+	u.SetMessageQuota(messages)
+	return fc.writeResp([]byte(quotaLine(u, fc.withMessageQuota())))
 }
+
+// withMessageQuota reports whether the MESSAGE resource is served.
+func (fc *frontConn) withMessageQuota() bool { return !fc.srv.caps.hidden(capQuotaMessage) }
 
 // parseSetQuota parses SETQUOTA's resource list and the CRLF: resource
 // names upper-cased to their limits.

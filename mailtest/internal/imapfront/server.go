@@ -41,13 +41,15 @@ type Options struct {
 	// "UIDPLUS", "IDLE", "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS",
 	// "NAMESPACE", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 	// "STATUS=SIZE", "BINARY", "CHILDREN", "LITERAL+", "IMAP4rev2", and the
-	// command layer's "ID", "QUOTA", "SORT", "SORT=DISPLAY",
-	// "THREAD=ORDEREDSUBJECT" and "THREAD=REFERENCES". A hidden capability
+	// command layer's "ID", "QUOTA", "QUOTA=RES-MESSAGE", "SORT",
+	// "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT" and "THREAD=REFERENCES"
+	// (a hidden QUOTA=RES-MESSAGE leaves MESSAGE out of QUOTA responses
+	// and SETQUOTA). A hidden capability
 	// is not advertised, its command or option is refused with BAD (the
 	// command layer's commands as unknown commands), and its response codes
 	// (APPENDUID, COPYUID for UIDPLUS) are left out. Hiding an extension
 	// that IMAP4rev2 includes hides IMAP4rev2 too; hiding SORT hides
-	// SORT=DISPLAY.
+	// SORT=DISPLAY, hiding QUOTA hides QUOTA=RES-MESSAGE.
 	Disable []string
 	// Intercept, if set, is asked before each command a session handles,
 	// and with Name "CONNECT" before the greeting; a non-nil Action
@@ -68,9 +70,9 @@ type Options struct {
 	// IdleTimeout, if set, replaces go-imap's 35-minute wait for the next
 	// command after login and for the DONE that ends IDLE.
 	IdleTimeout time.Duration
-	// AllowSetQuota lets a client change its own STORAGE limit with
-	// SETQUOTA (RFC 9208), advertised as QUOTASET; otherwise SETQUOTA is
-	// refused with NO [NOPERM].
+	// AllowSetQuota lets a client change its own STORAGE and MESSAGE
+	// limits with SETQUOTA (RFC 9208), advertised as QUOTASET; otherwise
+	// SETQUOTA is refused with NO [NOPERM].
 	AllowSetQuota bool
 	// Trace, if set, is called for each accepted connection, with its
 	// Command.ConnID, before anything is read or written. The command
