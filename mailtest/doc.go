@@ -79,7 +79,8 @@
 // code: RCPT TO:<fail-rcpt-452@example.com> is refused with 452, and a
 // recipient fail-data-451@… makes the DATA fail. Options simulate provider
 // limits: WithMaxConnections, WithRateLimit, WithMaxMessageBytes,
-// WithMaxRecipients, per-user quota (memstore.User.SetQuota), and hidden
+// WithMaxRecipients, per-user quotas (memstore's User.SetQuota for bytes,
+// User.SetMessageQuota for the number of messages), and hidden
 // extensions (WithHiddenIMAPCapabilities, WithHiddenSMTPExtensions,
 // WithHiddenPOP3Capabilities) so applications can test their fallbacks.
 //

@@ -221,20 +221,22 @@ func WithRateLimit(n int, window time.Duration) Option {
 // match case-insensitively: "MOVE", "UIDPLUS", "IDLE", "UNSELECT",
 // "SPECIAL-USE", "CREATE-SPECIAL-USE", "STARTTLS", "NAMESPACE", "ESEARCH",
 // "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "BINARY",
-// "CHILDREN", "LITERAL+", "IMAP4rev2", "ID", "QUOTA", "SORT",
-// "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"; any other
-// name makes New fail, as a typo would otherwise hide nothing. A hidden
-// extension is listed neither before nor after login and its command is
-// refused with BAD (ID, the QUOTA commands, SORT and THREAD as unknown
-// commands).
+// "CHILDREN", "LITERAL+", "IMAP4rev2", "ID", "QUOTA", "QUOTA=RES-MESSAGE",
+// "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES";
+// any other name makes New fail, as a typo would otherwise hide nothing. A
+// hidden extension is listed neither before nor after login and its
+// command is refused with BAD (ID, the QUOTA commands, SORT and THREAD as
+// unknown commands); a hidden QUOTA=RES-MESSAGE leaves the MESSAGE
+// resource out of GETQUOTA and SETQUOTA.
 func WithHiddenIMAPCapabilities(names ...string) Option {
 	return func(c *config) { c.hiddenIMAPCapabilities = append(c.hiddenIMAPCapabilities, names...) }
 }
 
 // WithIMAPSetQuota sets whether IMAP clients may change their own STORAGE
-// limit with SETQUOTA (RFC 9208; QUOTASET is then advertised). It is off
-// by default: SETQUOTA is refused with NO [NOPERM], as on most servers, and
-// a test sets quotas with memstore's User.SetQuota.
+// and MESSAGE limits with SETQUOTA (RFC 9208; QUOTASET is then
+// advertised). It is off by default: SETQUOTA is refused with NO [NOPERM],
+// as on most servers, and a test sets quotas with memstore's
+// User.SetQuota and User.SetMessageQuota.
 func WithIMAPSetQuota(on bool) Option {
 	return func(c *config) { c.imapSetQuota = on }
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	netsmtp "net/smtp"
+	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,6 +289,81 @@ func TestQuotaRefusesDelivery(t *testing.T) {
 	c.smtp("Subject: big\r\n\r\n"+strings.Repeat("y", 60)+"\r\n.", "552 5.2.2")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d messages stored, want 0", n)
+	}
+}
+
+// TestMessageQuotaRefusesDelivery: net/smtp against a user limited to two
+// messages. A transaction that finds the mailbox full at DATA, and one that
+// finds it full at RCPT, both get 552 5.2.2 and store nothing; another
+// recipient of the same transaction still gets the mail.
+func TestMessageQuotaRefusesDelivery(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithTraceHeaders(false), mailtest.WithUser("full@example.com", "pw"))
+	u, _ := srv.Store().User("full@example.com")
+	u.SetMessageQuota(2)
+	if err := netsmtp.SendMail(srv.SMTPAddr(), nil, "a@example.com", []string{"full@example.com"}, []byte("Subject: one\r\n\r\nhi\r\n")); err != nil {
+		t.Fatalf("first message: %v", err)
+	}
+	wantCode := func(what string, err error) {
+		t.Helper()
+		var te *textproto.Error
+		if !errors.As(err, &te) || te.Code != 552 || !strings.HasPrefix(te.Msg, "5.2.2 ") {
+			t.Fatalf("%s: %v, want 552 5.2.2", what, err)
+		}
+	}
+	c, err := netsmtp.Dial(srv.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("full@example.com"); err != nil {
+		t.Fatalf("RCPT with room for one more: %v", err)
+	}
+	// Another client files the last message the quota allows meanwhile.
+	sent, _ := u.Mailbox("Sent")
+	if _, err := sent.Append(memstore.NewMessage([]byte("Subject: sent\r\n\r\nx\r\n"), time.Now(), memstore.Envelope{}), memstore.Flags{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "Subject: two\r\n\r\nhi\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode("DATA with the mailbox filled meanwhile", w.Close())
+
+	// Full now: refused at RCPT, while another recipient gets the mail.
+	if err := c.Mail("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode("RCPT to a full mailbox", c.Rcpt("full@example.com"))
+	if err := c.Rcpt("other@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	w, err = c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "Subject: three\r\n\r\nhi\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("DATA to the other recipient: %v", err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+
+	msgs := srv.Messages()
+	if len(msgs) != 2 || msgs[0].Subject() != "one" || msgs[1].Subject() != "three" || !slices.Equal(msgs[1].Envelope().Rcpts, []string{"other@example.com"}) {
+		t.Fatalf("received %d messages: %+v", len(msgs), msgs)
+	}
+	if limit, used := u.MessageQuota(); limit != 2 || used != 2 || len(u.Inbox().Snapshot().Entries) != 1 {
+		t.Fatalf("full@: %d of %d messages, INBOX %d", used, limit, len(u.Inbox().Snapshot().Entries))
 	}
 }
 

@@ -198,6 +198,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if limit, used := u.Quota(); limit > 0 && used >= limit {
 			return errOverQuota
 		}
+		if limit, used := u.MessageQuota(); limit > 0 && used >= limit {
+			return errOverQuota
+		}
 	}
 	ss.rcpts = append(ss.rcpts, to)
 	return nil
