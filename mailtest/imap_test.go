@@ -285,7 +285,7 @@ func TestHiddenIMAPCapabilitiesRefuseUnknownNames(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `cannot hide IMAP capability "MOOVE"`) {
 		t.Fatalf("err = %v", err)
 	}
-	srv, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("move", "SORT", "thread=references"))
+	srv, err := mailtest.New(mailtest.WithHiddenIMAPCapabilities("move", "SORT", "thread=references", "quota=res-message"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,5 +316,56 @@ func TestIMAPFaultOnSort(t *testing.T) {
 	}
 	if nums, err := c.Sort(opts).Wait(); err != nil || len(nums) != 0 {
 		t.Errorf("second SORT: %v %v", nums, err)
+	}
+}
+
+// TestIMAPMessageQuota: through mailtest's options, a client with
+// WithIMAPSetQuota sets a MESSAGE limit, reads it back with GETQUOTA and
+// runs into it with APPEND; WithHiddenIMAPCapabilities("QUOTA=RES-MESSAGE")
+// hides the resource.
+func TestIMAPMessageQuota(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithIMAPSetQuota(true))
+	srv.Send(t, mailtest.Draft{From: "a@example.com", To: []string{"bob@example.com"}, Subject: "one", Text: "x"})
+	c := srv.IMAPClient(t, "bob@example.com")
+	if !c.Caps().Has("QUOTA=RES-MESSAGE") || !c.Caps().Has(imap.CapQuotaSet) {
+		t.Fatalf("caps: %v", c.Caps())
+	}
+	if err := c.SetQuota("", map[imap.QuotaResourceType]int64{imap.QuotaResourceMessage: 1}).Wait(); err != nil {
+		t.Fatalf("SETQUOTA: %v", err)
+	}
+	q, err := c.GetQuota("").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := q.Resources[imap.QuotaResourceMessage]; !ok || m.Usage != 1 || m.Limit != 1 || len(q.Resources) != 1 {
+		t.Fatalf("GETQUOTA: %+v", q.Resources)
+	}
+	raw := "Subject: two\r\n\r\nx\r\n"
+	app := c.Append("Sent", int64(len(raw)), nil)
+	if _, err := app.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var imapErr *imap.Error
+	if _, err := app.Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeOverQuota {
+		t.Fatalf("APPEND over the message quota: %v, want NO [OVERQUOTA]", err)
+	}
+	if sent, ok := srv.IMAPView("bob@example.com").Mailbox("Sent"); !ok || len(sent.Messages) != 0 {
+		t.Fatalf("Sent: %+v", sent)
+	}
+
+	hidden := mailtest.NewServer(t, mailtest.WithUser("bob@example.com", "pw"), mailtest.WithHiddenIMAPCapabilities("QUOTA=RES-MESSAGE"))
+	u, _ := hidden.Store().User("bob@example.com")
+	u.SetMessageQuota(5)
+	hc := hidden.IMAPClient(t, "bob@example.com")
+	if hc.Caps().Has("QUOTA=RES-MESSAGE") || !hc.Caps().Has(imap.CapQuota) {
+		t.Fatalf("caps with QUOTA=RES-MESSAGE hidden: %v", hc.Caps())
+	}
+	q, err = hc.GetQuota("").Wait()
+	if err != nil || len(q.Resources) != 0 {
+		t.Fatalf("GETQUOTA with MESSAGE hidden: %+v, %v", q, err)
 	}
 }
