@@ -438,8 +438,9 @@ func TestHiddenMessageQuota(t *testing.T) {
 	if _, tagged := rc.cmd("c", `SETQUOTA "" (MESSAGE 5)`); tagged != "c NO [LIMIT] Resource MESSAGE cannot be limited" {
 		t.Errorf("SETQUOTA MESSAGE: %q", tagged)
 	}
+	expectLines(t, rc.ok("d", `SETQUOTA "" (STORAGE 8)`), `* QUOTA "" (STORAGE 0 8)`)
 	if limit, _ := u.MessageQuota(); limit != 3 {
-		t.Errorf("message limit %d", limit)
+		t.Errorf("message limit %d, want the 3 the test set", limit)
 	}
 }
 

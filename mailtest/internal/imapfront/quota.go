@@ -123,7 +123,11 @@ func (fc *frontConn) handleQuota(tag, name string, a *argReader) error {
 	}
 	u := fc.sess.user
 	u.SetQuota(storage)
-	u.SetMessageQuota(messages)
+	if fc.withMessageQuota() {
+		// Hidden, MESSAGE is not this server's to change: a limit the
+		// test set stays.
+		u.SetMessageQuota(messages)
+	}
 	return fc.writeResp([]byte(quotaLine(u, fc.withMessageQuota())))
 }
 
