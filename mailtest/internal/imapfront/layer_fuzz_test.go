@@ -131,11 +131,12 @@ func FuzzLayerStream(f *testing.F) {
 		"a SELECT INBOX\r\nb SORT (DATE) UTF-8 SUBJECT {99999}\r\n",
 		"a GETQUOTA {3+}\r\nabc\r\nb CAPABILITY\r\n",
 		"a STARTTLS\r\n\x16\x03\x01",
+		"a SETQUOTA \"\" (MESSAGE 1 STORAGE 2)\r\nb APPEND INBOX {3+}\r\nabc\r\nc GETQUOTA \"\"\r\n",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
-		e := newEnv(t, Options{})
+		e := newEnv(t, Options{AllowSetQuota: true})
 		e.appendMsg(t, alice, "INBOX", simpleMsg("one", "x"), time.Time{})
 		rc := e.rawLogin(t, alice)
 		_ = rc.conn.SetDeadline(time.Now().Add(5 * time.Second))
