@@ -160,7 +160,7 @@ func goCommand(t *testing.T) string {
 
 // readBanner reads lines until the banner's last line and returns the
 // protocol → address map.
-func readBanner(t *testing.T, r io.Reader) (map[string]string, *bufio.Reader) {
+func readBanner(t testing.TB, r io.Reader) (map[string]string, *bufio.Reader) {
 	t.Helper()
 	br := bufio.NewReader(r)
 	addrs := make(map[string]string)

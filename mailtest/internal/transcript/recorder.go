@@ -172,24 +172,30 @@ type Session struct {
 	ended   bool
 }
 
-// headLine is a Line whose text lives in Session.arena.
+// headLine is a Line whose text lives in Session.arena. Its time is kept
+// as an offset from the session's start, which leaves the struct without
+// pointers: small, and not scanned by the garbage collector.
 type headLine struct {
-	time       time.Time
+	at         time.Duration // since Session.start
+	off, n     int32
 	fromClient bool
-	off, n     int
 }
 
 // tailLine is a line of the ring; its text buffer is reused when the slot
 // is overwritten, so a long session records without allocating.
 type tailLine struct {
-	time       time.Time
+	at         time.Duration // since Session.start
 	fromClient bool
 	text       []byte
 }
 
-func (l tailLine) line() Line {
-	return Line{Time: l.time, FromClient: l.fromClient, Text: string(l.text)}
+func (s *Session) tailLine(l tailLine) Line {
+	return Line{Time: s.start.Add(l.at), FromClient: l.fromClient, Text: string(l.text)}
 }
+
+// since returns the time since the session started, which is how lines
+// keep their time: one monotonic clock reading where time.Now takes two.
+func (s *Session) since() time.Duration { return time.Since(s.start) }
 
 // ID returns the session's ID.
 func (s *Session) ID() string { return s.id }
@@ -202,7 +208,7 @@ func (s *Session) Add(fromClient bool, text string) {
 // add appends a line whose text was already cut from full bytes (if full
 // is not 0), or is cut here if too long.
 func (s *Session) add(fromClient bool, text string, full int) {
-	now := time.Now()
+	at := s.since()
 	max := s.r.limits.LineBytes
 	cut := false
 	switch {
@@ -216,34 +222,31 @@ func (s *Session) add(fromClient bool, text string, full int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cut = s.cut || cut
-	s.store(now, fromClient, text, nil)
+	s.store(at, fromClient, text, nil)
 }
 
 // addBytes is add for a line held in a buffer the caller reuses: the bytes
 // are copied into the session's arena, so the common case allocates
 // nothing per line.
 func (s *Session) addBytes(fromClient bool, text []byte) {
-	s.addBytesAt(time.Time{}, fromClient, text)
+	s.addBytesAt(s.since(), fromClient, text)
 }
 
-// addBytesAt is addBytes with the time the line was seen, if known (the
-// lines of one read or write share it).
-func (s *Session) addBytesAt(now time.Time, fromClient bool, text []byte) {
+// addBytesAt is addBytes with the time the line was seen, as s.since
+// gives it (the lines of one read or write share it).
+func (s *Session) addBytesAt(at time.Duration, fromClient bool, text []byte) {
 	if len(text) > s.r.limits.LineBytes {
 		s.add(fromClient, string(text[:s.r.limits.LineBytes]), len(text))
 		return
 	}
-	if now.IsZero() {
-		now = time.Now()
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.store(now, fromClient, "", text)
+	s.store(at, fromClient, "", text)
 }
 
 // store keeps a line given as text or, if b is not nil, as bytes. Callers
 // hold s.mu.
-func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
+func (s *Session) store(at time.Duration, fromClient bool, text string, b []byte) {
 	headMax := s.r.limits.Lines / 4
 	tailMax := s.r.limits.Lines - headMax - 1 // one line for the omission marker
 	if len(s.head) < headMax {
@@ -259,7 +262,7 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 		} else {
 			s.arena = append(s.arena, text...)
 		}
-		s.head = append(s.head, headLine{time: now, fromClient: fromClient, off: off, n: len(s.arena) - off})
+		s.head = append(s.head, headLine{at: at, off: int32(off), n: int32(len(s.arena) - off), fromClient: fromClient})
 		return
 	}
 	var slot *tailLine
@@ -271,7 +274,7 @@ func (s *Session) store(now time.Time, fromClient bool, text string, b []byte) {
 		s.next = (s.next + 1) % tailMax
 		s.omitted++
 	}
-	slot.time, slot.fromClient = now, fromClient
+	slot.at, slot.fromClient = at, fromClient
 	if b != nil {
 		slot.text = append(slot.text[:0], b...)
 	} else {
@@ -321,16 +324,16 @@ func (s *Session) Snapshot() Snapshot {
 	}
 	snap.Lines = make([]Line, 0, n)
 	for _, h := range s.head {
-		snap.Lines = append(snap.Lines, Line{Time: h.time, FromClient: h.fromClient, Text: string(s.arena[h.off : h.off+h.n])})
+		snap.Lines = append(snap.Lines, Line{Time: s.start.Add(h.at), FromClient: h.fromClient, Text: string(s.arena[h.off : h.off+h.n])})
 	}
 	if s.omitted > 0 {
-		snap.Lines = append(snap.Lines, Line{Time: s.tail[s.next].time, Text: "<" + strconv.Itoa(s.omitted) + " lines omitted>"})
+		snap.Lines = append(snap.Lines, Line{Time: s.start.Add(s.tail[s.next].at), Text: "<" + strconv.Itoa(s.omitted) + " lines omitted>"})
 	}
 	for _, l := range s.tail[s.next:] {
-		snap.Lines = append(snap.Lines, l.line())
+		snap.Lines = append(snap.Lines, s.tailLine(l))
 	}
 	for _, l := range s.tail[:s.next] {
-		snap.Lines = append(snap.Lines, l.line())
+		snap.Lines = append(snap.Lines, s.tailLine(l))
 	}
 	return snap
 }

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // SMTP turns the debug stream of one SMTP connection (smtpfront's
@@ -107,7 +106,7 @@ func isReplyChunk(p []byte) bool {
 }
 
 func (w *SMTP) server(p []byte) {
-	now := time.Now() // one write, one time: a multi-line reply comes at once
+	at := w.s.since() // one write, one time: a multi-line reply comes at once
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		line := p[:i+1]
@@ -124,7 +123,7 @@ func (w *SMTP) server(p []byte) {
 		if len(text) > w.max {
 			w.s.add(false, string(text[:w.max]), len(text))
 		} else {
-			w.s.addBytesAt(now, false, text)
+			w.s.addBytesAt(at, false, text)
 		}
 	}
 }
