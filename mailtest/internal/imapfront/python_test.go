@@ -1,14 +1,14 @@
 package imapfront
 
 import (
-	"context"
 	"encoding/json"
 	"net"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/pyscript"
 )
 
 // TestPythonImaplib cross-checks the command layer against an independent
@@ -16,10 +16,6 @@ import (
 // the greeting.
 func TestPythonImaplib(t *testing.T) {
 	t.Parallel()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not on PATH; skipping the imaplib cross-check (CI has it)")
-	}
 	e := newEnv(t, Options{})
 	u, _ := e.store.User(alice)
 	u.SetQuota(2 << 20)
@@ -29,16 +25,7 @@ func TestPythonImaplib(t *testing.T) {
 	e.appendMsg(t, alice, "INBOX", "Subject: a\r\nMessage-ID: <3@x>\r\nDate: Wed, 03 Jan 2024 10:00:00 +0000\r\n\r\nx\r\n", time.Time{})
 	host, port, _ := net.SplitHostPort(e.addr)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "testdata/imaplib_check.py", host, port, alice, pw).Output()
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("imaplib script: %v\n%s", err, stderr)
-	}
+	out := pyscript.Run(t, "testdata/imaplib_check.py", host, port, alice, pw)
 	var got struct {
 		Capabilities           []string `json:"capabilities"`
 		IdleListed             bool     `json:"idle_listed"`

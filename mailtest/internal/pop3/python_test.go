@@ -1,25 +1,20 @@
 package pop3
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mailrig/mailrig/mailtest/internal/pyscript"
 )
 
 // TestPythonPoplib cross-checks the server against an independent client,
 // Python's standard poplib.
 func TestPythonPoplib(t *testing.T) {
 	t.Parallel()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not on PATH; skipping the poplib cross-check (CI has it)")
-	}
 	msgs := []string{
 		"Subject: first\r\nFrom: a@example.com\r\n\r\n.leading dot\r\nbody\r\n",
 		".dot on the first line\r\n\r\n..two dots\r\n.\r\nend",
@@ -29,17 +24,7 @@ func TestPythonPoplib(t *testing.T) {
 	_, addr := startServer(t, b, Options{})
 	host, port, _ := net.SplitHostPort(addr)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/poplib_check.py", host, port, "py@example.com", "pa ss")
-	out, err := cmd.Output()
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("poplib script: %v\n%s", err, stderr)
-	}
+	out := pyscript.Run(t, "testdata/poplib_check.py", host, port, "py@example.com", "pa ss")
 	var got struct {
 		Welcome       string   `json:"welcome"`
 		Capa          []string `json:"capa"`

@@ -3,7 +3,6 @@ package smtpfront
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	netsmtp "net/smtp"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,6 +20,8 @@ import (
 	"github.com/mailrig/mailrig/mailtest/internal/fault"
 	"github.com/mailrig/mailrig/mailtest/internal/testcert"
 	"github.com/mailrig/mailrig/memstore"
+
+	"github.com/mailrig/mailrig/mailtest/internal/pyscript"
 )
 
 var allHidden = []string{"PIPELINING", "SIZE", "CHUNKING", "8BITMIME"}
@@ -274,10 +274,6 @@ func TestBadSequence(t *testing.T) {
 // for DATA out of sequence and sends through STARTTLS.
 func TestPythonSmtplib(t *testing.T) {
 	t.Parallel()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not on PATH; skipping the smtplib cross-check (CI has it)")
-	}
 	b, err := testcert.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -289,12 +285,7 @@ func TestPythonSmtplib(t *testing.T) {
 	store := memstore.New()
 	_, addr := frontServer(t, Options{Store: store, TLSConfig: serverTLS(t)}, false)
 	host, port, _ := net.SplitHostPort(addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "testdata/smtplib_check.py", host, port, ca).CombinedOutput()
-	if err != nil {
-		t.Fatalf("smtplib script: %v\n%s", err, out)
-	}
+	out := pyscript.Run(t, "testdata/smtplib_check.py", host, port, ca)
 	want := "data: 503 5.5.1 Bad sequence of commands\n" +
 		"SMTPDataError: 503 5.5.1 Bad sequence of commands\n" +
 		"starttls: 220\n" +
